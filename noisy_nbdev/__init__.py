@@ -1,1 +1,9 @@
+"""Training neural networks under label noise: ASIF and LIMIT, literate, tested and reproducible
+
+Modules:
+
+- `noisy_nbdev.asif`: An identifier that tries to tell training samples apart within each class, held at maximum uncertainty by Dynamic Gradient Reversal, so that the features stop carrying what memorisation needs.
+- `noisy_nbdev.limit`: An auxiliary network predicts the classifier's logit gradient without seeing labels; the classifier trains on the prediction, so the labels' noise cannot flow into its weights.
+- `noisy_nbdev.probes`: Linear probes on frozen features: how well they identify single training samples (ASIF Table VI) and how many feature dimensions classification really uses (ASIF Fig. 4)."""
+
 __version__ = "0.0.1"

@@ -11,7 +11,7 @@ from pathlib import Path
 from fastcore.script import call_parse, CliError
 from .data import DATASETS
 from .train import RunConfig, run_experiment, METHODS
-import noisy_nbdev.models, noisy_nbdev.losses  # noqa: F401  (register the models and the loss methods)
+import noisy_nbdev.models, noisy_nbdev.losses, noisy_nbdev.asif, noisy_nbdev.limit  # noqa: F401  (register models and methods)
 
 # %% auto #0
 __all__ = ['noisy_train']
@@ -51,6 +51,8 @@ def noisy_train(
     include_true_class:bool=False, # symmetric noise redraws over all K classes (the ASIF code's variant)
     pairs:str=None, # pair-noise preset: asif_cifar10 or limit_cifar10
     method_kwargs:str='{}', # JSON dict of extra method parameters, e.g. '{"q": 0.7}'
+    model_kwargs:str='{}', # JSON dict of extra model parameters, e.g. '{"width": 16}'
+    init_from_ce:bool=False, # start from the best CE model of the same data, model and seed (FW, DMI, LIMIT +init)
     out:str='runs', # parent folder of the run folders
     data_root:str=None, # data folder (default: $NOISY_NBDEV_DATA, else ~/.cache/noisy_nbdev/data)
     device:str=None, # cpu or cuda (default: cuda if available)
@@ -59,9 +61,12 @@ def noisy_train(
     "Train a method on a data set with label noise; writes a run folder and prints its result"
     try: mk = json.loads(method_kwargs)
     except json.JSONDecodeError as e: raise CliError(f"--method-kwargs is not valid JSON: {e}") from None
+    try: mdk = json.loads(model_kwargs)
+    except json.JSONDecodeError as e: raise CliError(f"--model-kwargs is not valid JSON: {e}") from None
     cfg = RunConfig(dataset=dataset, noise=noise, rate=rate, method=method, method_kwargs=mk, model=model, epochs=epochs,
                     bs=bs, lr=lr, opt=opt, wd=wd, seed=seed, train_size=train_size, val_frac=val_frac, test_size=test_size,
-                    patience=patience, include_true_class=include_true_class, pairs=pairs)
+                    patience=patience, include_true_class=include_true_class, pairs=pairs, model_kwargs=mdk,
+                    init_from_ce=init_from_ce)
     _check(cfg)
     try: res = run_experiment(cfg, out=out, root=data_root, device=device, progress=not quiet)
     except (ValueError, FileNotFoundError, RuntimeError) as e: raise CliError(f"noisy-train: error: {e}") from None

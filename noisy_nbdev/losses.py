@@ -13,7 +13,7 @@ from .train import LossMethod, register_method
 
 # %% auto #0
 __all__ = ['ce_loss', 'gce_loss', 'phuber_ce_loss', 'mae_loss', 'dmi_loss', 'forward_corrected_loss',
-           'estimate_transition_anchor']
+           'estimate_transition_anchor', 'ForwardCorrection']
 
 # %% ../nbs/04_losses.ipynb #4c67197a
 def _check(logits:torch.Tensor, y:torch.Tensor):
@@ -104,5 +104,27 @@ def _loss_method(fn, name):
     def make(**kw): return LossMethod(fn, name=name, **kw)
     make.__doc__ = f"Train with `{fn.__name__}`"; return make
 
-for _n, _f in (('gce', gce_loss), ('phuber', phuber_ce_loss), ('mae', mae_loss), ('dmi', dmi_loss), ('fw', forward_corrected_loss)):
+for _n, _f in (('gce', gce_loss), ('phuber', phuber_ce_loss), ('mae', mae_loss), ('dmi', dmi_loss)):
     register_method(_n, _loss_method(_f, _n))
+
+class ForwardCorrection(LossMethod):
+    "Patrini et al.'s forward correction; without `T`, T is estimated from the CE model it starts from (`init_from_ce`)"
+    def __init__(self, T=None, # K x K transition matrix (rows = true class), or None to estimate it
+                 percentile:float=97.0, # anchor rule of `estimate_transition_anchor`
+                ):
+        super().__init__(forward_corrected_loss, name='fw')
+        self.T, self.percentile = T, percentile
+    def init_from_ce(self, learner, ce_model):
+        "Estimate T from the CE model's softmax over the noisy training set, then start from its weights"
+        from .train import predict
+        if self.T is None: self.T = estimate_transition_anchor(torch.softmax(predict(ce_model, learner.train, device=learner.device)[0], 1), self.percentile)
+        super().init_from_ce(learner, ce_model)
+    def loss(self, out, y, idx):
+        if self.T is None: raise ValueError("FW needs a transition matrix: pass T=..., or start from a CE model (init_from_ce=True)")
+        return forward_corrected_loss(out.logits, y, self.T)
+    def state_dict(self): return dict(T=None if self.T is None else np.asarray(self.T).tolist())
+    def load_state_dict(self, d): self.T = d.get('T', self.T)
+    def __repr__(self): return f"ForwardCorrection(T={'estimated' if self.T is None else 'given'})"
+
+register_method('fw', ForwardCorrection)
+

@@ -7,7 +7,7 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/train.html.md"""
 # %% ../nbs/03_train.ipynb #97c9a105
 from __future__ import annotations
 import os, json, time, math, random, hashlib, subprocess, copy
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from typing import Callable, Any
 import numpy as np
@@ -64,6 +64,9 @@ class Method:
         "Non-parameter state to checkpoint (parameters of `modules()` are saved by the learner)"
         return {}
     def load_state_dict(self, d:dict): pass
+    def init_from_ce(self, learner:Learner, ce_model:nn.Module):
+        "Start from a trained CE model (FW, DMI and LIMIT's +init do; the default loads its weights into the classifier)"
+        learner.model.load_state_dict(ce_model.state_dict())
     def __repr__(self): return f"{type(self).__name__}()"
 
 # %% ../nbs/03_train.ipynb #9786d571
@@ -265,12 +268,14 @@ def fit(self:Learner,
         epochs:int, # train until this many epochs are done in total
        ) -> dict:
     "Train (or resume) up to `epochs` epochs; returns the result (last / best-validation / oracle selections)"
+    self.target_epochs = epochs  # methods with schedules (e.g. DANN's lambda) read it
     ck = self.path/'checkpoint.pt' if self.path else None
     if ck is not None:
         self.path.mkdir(parents=True, exist_ok=True)
         if ck.exists() and self.epoch == 0:
             self._load(torch.load(ck, weights_only=False, map_location=self.device))
-            # the checkpoint's history is the truth: drop a line written after the last checkpoint, if any
+        if self.epoch == len(self.history):
+            # the checkpoint's history is the truth (none: a fresh start): drop lines of a killed, uncheckpointed epoch
             tmp = self.path/'metrics.jsonl.tmp'
             tmp.write_text(''.join(json.dumps(h) + '\n' for h in self.history)); os.replace(tmp, self.path/'metrics.jsonl')
     if self.epoch == 0: set_seed(self.seed)
@@ -289,8 +294,8 @@ def fit(self:Learner,
         else: stale += 1
         bar.set_postfix({k: f"{rec[k]:.3f}" for k in ('train_acc', 'val_acc', 'test_acc') if k in rec})
         if ck is not None:
+            _atomic_save(self._state(), ck)  # checkpoint first: a kill between the two loses no epoch
             with open(self.path/'metrics.jsonl', 'a') as f: f.write(json.dumps(rec) + '\n')
-            _atomic_save(self._state(), ck)
     res = select_epochs(self.history)
     if self.path is not None:
         _write_json(res, self.path/'result.json')
@@ -315,6 +320,7 @@ class RunConfig:
     epochs:int=10; bs:int=128; lr:float=1e-3; opt:str='adam'; wd:float=0.; momentum:float=0.9
     seed:int=0; train_size:int|None=None; val_frac:float=0.2; test_size:int|None=None
     patience:int|None=None; include_true_class:bool=False; pairs:str|None=None
+    init_from_ce:bool=False # start from the best-validation CE model of the same data, model and seed (FW, DMI, LIMIT +init)
     def key(self) -> str:
         "Short hash of the config: equal configs share a run folder"
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
@@ -362,6 +368,13 @@ def run_experiment(cfg:RunConfig, # what to run
     method = get_method(cfg.method, **cfg.method_kwargs)
     learn = Learner(model, method, train, val, test, lr=cfg.lr, opt=cfg.opt, wd=cfg.wd, momentum=cfg.momentum, bs=cfg.bs,
                     seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress)
+    if cfg.init_from_ce:  # run (or reuse) the CE run of the same data, model and seed, and start from its best model
+        ce = run_experiment(replace(cfg, method='ce', method_kwargs={}, init_from_ce=False), out, root, device, progress)
+        ce_model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
+        s = torch.load(Path(ce['path'])/'checkpoint.pt', weights_only=False, map_location='cpu')
+        ce_model.load_state_dict(s['best_state'] or s['model'])  # no validation set: its last epoch
+        method.init_from_ce(learn, ce_model.to(learn.device))
+        set_seed(cfg.seed)
     res = learn.fit(cfg.epochs)
     res['noise'] = dict(train_rate=float(train.noise_mask.float().mean()), val_rate=None if val is None else float(val.noise_mask.float().mean()))
     _write_json(res, path/'result.json'); (path/'done').touch()

@@ -20,10 +20,13 @@ def _child(fn, flags):
 def _run(fn, flags):
     t = time.time()
     r = subprocess.run([sys.executable, __file__, '--one', str(fn), '--flags', ' '.join(flags)],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=_ENV)
     return fn, r.returncode == 0, time.time() - t, r.stdout + r.stderr
 
+_ENV = dict(os.environ)
+
 def main():
+    global _ENV
     p = argparse.ArgumentParser()
     p.add_argument('--flags', default='', help='space-separated test flags to run (e.g. slow)')
     p.add_argument('--path', default=None, help='one notebook, or a folder (default: nbs)')
@@ -33,6 +36,9 @@ def main():
     flags = a.flags.split()
     os.environ['IN_TEST'] = '1'
     if a.one: return _child(a.one, flags)
+    # n workers x torch's default thread count would oversubscribe the cores (10x slower on 2 cores): split them
+    _ENV = dict(os.environ, IN_TEST='1')
+    for v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'): _ENV.setdefault(v, str(max(1, (os.cpu_count() or 1) // a.n_workers)))
     root = Path(__file__).resolve().parent.parent
     path = Path(a.path or root/'nbs')
     fns = [path] if path.is_file() else sorted(f for f in path.rglob('*.ipynb')
