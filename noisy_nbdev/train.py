@@ -320,6 +320,7 @@ class RunConfig:
     epochs:int=10; bs:int=128; lr:float=1e-3; opt:str='adam'; wd:float=0.; momentum:float=0.9
     seed:int=0; train_size:int|None=None; val_frac:float=0.2; test_size:int|None=None
     patience:int|None=None; include_true_class:bool=False; pairs:str|None=None
+    val_size:int|None=None # use a seeded subset of the noisy validation split (default: all of it)
     init_from_ce:bool=False # start from the best-validation CE model of the same data, model and seed (FW, DMI, LIMIT +init)
     def key(self) -> str:
         "Short hash of the config: equal configs share a run folder"
@@ -340,6 +341,7 @@ def prepare_data(cfg:RunConfig, root=None) -> tuple[TensorData, TensorData|None,
     if cfg.val_frac: tr, va = split_train_val(full, cfg.val_frac, seed=cfg.seed)
     else: tr, va = full, None
     tr, test = take(tr, cfg.train_size, seed=cfg.seed), take(test, cfg.test_size, seed=cfg.seed)
+    if va is not None and cfg.val_size is not None: va = take(va, cfg.val_size, seed=cfg.seed)
     def add(ds, s):
         if ds is None: return None
         if cfg.noise in ('none', 'clean') or cfg.rate == 0: return ds.with_labels(ds.y)

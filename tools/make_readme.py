@@ -26,7 +26,7 @@ def render(nb_path=ROOT / 'nbs' / 'index.ipynb') -> str:
             if out.strip(): parts.append('```\n' + out.rstrip() + '\n```')
     text = '\n\n'.join(parts) + '\n'
     return ('<!-- generated from nbs/index.ipynb by tools/make_readme.py: edit the notebook, not this file -->\n\n'
-            + text.replace('](0', '](nbs/0').replace('](1', '](nbs/1'))
+            + re.sub(r'\]\((\d\d_[\w-]+\.ipynb)\)', r'](nbs/\1)', text))
 
 if __name__ == '__main__':
     new = render()
