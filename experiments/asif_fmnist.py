@@ -42,7 +42,9 @@ def main(seeds:int=3, epochs:int=20, n:int=4000, rate:float=0.8, lr:float=1e-3,
          model:str='limit_cnn', # backbone (paper: preact_resnet18)
          methods:str='CE,ASIF,CE (code dynamics),ASIF (code dynamics),ASIF (DANN)', # which of METHODS, comma-separated
          probes:bool=True, # run the identity probe and feature pruning on seed 0
-         out:str='runs/asif_fmnist', results:str='nbs/results', data_root:str=None, device:str=None):
+         out:str='runs/asif_fmnist', results:str='nbs/results', data_root:str=None, device:str=None,
+         collect_only:bool=False, # only gather finished runs into the tables (train nothing)
+        ):
     "Run CE vs ASIF under both dynamics over several seeds; write the result tables"
     a = dict(epochs=epochs, n=n, rate=rate, lr=lr, model=model, val_size=val_size or None)
     rows, curves, paths = [], [], {}
@@ -50,6 +52,7 @@ def main(seeds:int=3, epochs:int=20, n:int=4000, rate:float=0.8, lr:float=1e-3,
         for label in methods.split(','):
             m, mk = METHODS[label]
             c = cfg(m, mk, s, a)
+            if collect_only and not (Path(out)/c.run_name()/'done').exists(): continue
             res = run_experiment(c, out=out, root=data_root, device=device, progress=False)
             p = Path(res['path']); paths[(label, s)] = (c, p)
             losses, mask = np.load(p/'sample_losses.npy'), np.load(p/'noise_mask.npy')
@@ -64,7 +67,7 @@ def main(seeds:int=3, epochs:int=20, n:int=4000, rate:float=0.8, lr:float=1e-3,
     R = Path(results); R.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(R/'asif_fmnist_runs.csv', index=False)
     pd.DataFrame(curves).to_csv(R/'asif_fmnist_curves.csv', index=False)
-    if probes: run_probes({k: v for k, v in paths.items() if k[1] == 0 and k[0] in ('CE', 'ASIF')}, R, data_root, device)
+    if probes and not collect_only: run_probes({k: v for k, v in paths.items() if k[1] == 0 and k[0] in ('CE', 'ASIF')}, R, data_root, device)
     print('wrote', R/'asif_fmnist_runs.csv')
 
 def run_probes(paths, R, data_root, device):

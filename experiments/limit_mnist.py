@@ -48,11 +48,14 @@ def main(seeds:int=3, # seeds per configuration
          n:int=1000, # training set size (the paper's column n = 10^3)
          rates:str='0.5,0.8', # noise rates p
          betas:str='1,10,100', # beta grid for LIMIT, chosen on seed 0 by noisy-validation accuracy
-         out:str='runs/limit_mnist', results:str='nbs/results', data_root:str=None, device:str=None):
+         out:str='runs/limit_mnist', results:str='nbs/results', data_root:str=None, device:str=None,
+         collect_only:bool=False, # only gather finished runs into the tables (train nothing)
+        ):
     "Run CE, LIMIT_G -S and LIMIT_L -S at each noise rate over several seeds; write the result tables"
     A.update(val_size=val_size or None, test_size=test_size or None)
     rows, curves = [], []
     def go(label, c, **extra):
+        if collect_only and not (Path(out)/c.run_name()/'done').exists(): return None
         res = run_experiment(c, out=out, root=data_root, device=device, progress=False)
         bv = res['best_val']
         row = dict(method=label, rate=c.rate, seed=c.seed, **extra, best_val_epoch=bv['epoch'], val_acc=bv['val_acc'],
@@ -67,6 +70,8 @@ def main(seeds:int=3, # seeds per configuration
         for s in range(seeds): go('CE', cfg('ce', rate, s, epochs, patience, n))
         for name, dist in (('LIMIT_G -S', 'gaussian'), ('LIMIT_L -S', 'laplace')):
             grid = [go(name, cfg('limit', rate, 0, epochs, patience, n, dist=dist, beta=b, **Q), beta=b) for b in map(float, betas.split(','))]
+            grid = [r for r in grid if r is not None]
+            if len(grid) < len(betas.split(',')): continue  # collecting: the grid is not finished yet
             beta = max(grid, key=lambda r: r['val_acc'])['beta']
             for r in grid: r['selected'] = r['beta'] == beta
             for s in range(1, seeds): go(name, cfg('limit', rate, s, epochs, patience, n, dist=dist, beta=beta, **Q), beta=beta, selected=True)
