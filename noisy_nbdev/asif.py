@@ -17,8 +17,9 @@ from .train import Method, ModelOut, register_method
 from .losses import ce_loss, gce_loss, phuber_ce_loss
 
 # %% auto #0
-__all__ = ['CLS_LOSSES', 'class_ids', 'scale_grad', 'GradientReversal', 'dann_lambda', 'dgr_lambda', 'DynamicGradientReversal',
-           'PrivateHeads', 'Identifier', 'identification_loss', 'fresh_adam_update', 'ASIF', 'CodeDynamicsCE']
+__all__ = ['CLS_LOSSES', 'ASIF_CONFIGS', 'class_ids', 'scale_grad', 'GradientReversal', 'dann_lambda', 'dgr_lambda',
+           'DynamicGradientReversal', 'PrivateHeads', 'Identifier', 'identification_loss', 'asif_config',
+           'fresh_adam_update', 'ASIF', 'CodeDynamicsCE']
 
 # %% ../nbs/05_asif.ipynb #35804e67
 def class_ids(labels:np.ndarray|torch.Tensor, # observed (noisy) labels of the training set, ints in 0..C-1
@@ -198,6 +199,59 @@ def identification_loss(logits:torch.Tensor, # (B, max N_c) identifier logits (m
     total = (ce * keep).sum() / len(y)
     if head_average: total = total / present.sum().clamp_min(1)
     return total, per_class.detach(), present
+
+# %% ../nbs/05_asif.ipynb #ee781a86
+def _rows(s):
+    return [dict(noise=n, rate=float(r), n=int(float(k.lower().rstrip('k')) * 1000), lr=float(lr), lambda_id=float(l))
+            for n, r, k, lr, l in (line.split() for line in s.strip().splitlines())]
+
+ASIF_CONFIGS = {  # dataset -> rows of (noise, rate, n, lr, lambda_id), transcribed from Tables VII (CIFAR-10) and VIII
+    'cifar10': _rows("""
+Instance 0.2 50k 0.0001 0.01
+Instance 0.4 50k 0.0001 0.1
+Instance 0.6 50k 0.0001 0.1
+Instance 0.7 50k 0.0001 0.1
+Instance 0.8 50k 0.0001 0.1
+Instance 0.9 50k 0.0001 0.1
+Symmetric 0.2 50k 0.0001 10.0
+Symmetric 0.4 50k 0.0001 100.0
+Symmetric 0.6 50k 0.0001 1.0
+Symmetric 0.7 50k 0.0001 1.0
+Symmetric 0.8 50k 0.001 1.0
+Symmetric 0.9 50k 0.001 10.0
+None 0 10k 0.001 1.0
+None 0 20k 0.0001 1.0
+None 0 30k 0.0001 1.0
+None 0 40k 0.0001 1.0
+None 0 50k 0.001 1.0"""),
+    'fashion_mnist': _rows("""
+Instance 0.2 60k 0.001 0.001
+Instance 0.4 60k 0.0001 0.1
+Instance 0.6 60k 0.001 0.001
+Instance 0.7 60k 0.001 0.001
+Instance 0.8 60k 0.001 1.0
+Instance 0.9 60k 0.001 0.001
+Symmetric 0.2 60k 0.0001 0.001
+Symmetric 0.4 60k 0.001 0.001
+Symmetric 0.6 60k 0.001 0.001
+Symmetric 0.7 60k 0.001 1.0
+Symmetric 0.8 60k 0.0001 10.0
+Symmetric 0.9 60k 0.0001 0.1
+None 0 10k 0.001 0.001
+None 0 20k 0.001 0.001
+None 0 30k 0.001 0.001
+None 0 40k 0.001 0.001
+None 0 60k 0.001 0.01"""),
+}
+
+def asif_config(dataset:str, # 'cifar10' or 'fashion_mnist'
+                noise:str='Symmetric', # 'Symmetric', 'Instance' or 'None'
+                rate:float=0.8, n:int|None=None) -> dict:
+    "The paper's (lr, lambda_id) for a setting of Tables VII / VIII"
+    if dataset not in ASIF_CONFIGS: raise ValueError(f"no ASIF configurations for {dataset!r}; choose one of {', '.join(ASIF_CONFIGS)}")
+    rows = [r for r in ASIF_CONFIGS[dataset] if r['noise'].lower() == noise.lower() and abs(r['rate'] - rate) < 1e-9 and (n is None or r['n'] == n)]
+    if not rows: raise ValueError(f"no configuration for {dataset} {noise} {rate} n={n}")
+    return rows[0]
 
 # %% ../nbs/05_asif.ipynb #0cc8f87f
 @torch.no_grad()
