@@ -36,6 +36,22 @@ def cfg(method, mk, seed, a):
                      method_kwargs=mk, model=a['model'], epochs=a['epochs'], bs=128, lr=a['lr'], opt='adam', seed=seed,
                      train_size=a['n'], val_frac=0.2, val_size=a['val_size'])
 
+def run_probes(paths, R, data_root, device):
+    from noisy_nbdev.probes import extract_features, identity_probe, feature_pruning
+    from noisy_nbdev.models import get_model
+    probe, prune = [], []
+    for (label, s), (c, p) in paths.items():
+        train, _, test = prepare_data(c, data_root)
+        model = get_model(c.model, 10, in_channels=1)
+        ck = torch.load(p/'checkpoint.pt', weights_only=False, map_location='cpu'); model.load_state_dict(ck['model'])
+        ftr, fte = extract_features(model, train), extract_features(model, test)
+        ip = identity_probe(ftr, seed=s)
+        probe.append(dict(method=label, seed=s, best_loss=ip['best_loss'], chance=ip['chance']))
+        df = feature_pruning(ftr, train.y, fte, test.y, seed=s); df['method'] = label; prune.append(df)
+        print(label, 'identity probe', ip['best_loss'], flush=True)
+    pd.DataFrame(probe).to_csv(R/'asif_fmnist_identity_probe.csv', index=False)
+    pd.concat(prune).to_csv(R/'asif_fmnist_pruning.csv', index=False)
+
 @call_parse
 def main(seeds:int=3, epochs:int=20, n:int=4000, rate:float=0.8, lr:float=1e-3,
          val_size:int=2000, # seeded subset of the 12k noisy validation images (0: all)
@@ -70,18 +86,3 @@ def main(seeds:int=3, epochs:int=20, n:int=4000, rate:float=0.8, lr:float=1e-3,
     if probes and not collect_only: run_probes({k: v for k, v in paths.items() if k[1] == 0 and k[0] in ('CE', 'ASIF')}, R, data_root, device)
     print('wrote', R/'asif_fmnist_runs.csv')
 
-def run_probes(paths, R, data_root, device):
-    from noisy_nbdev.probes import extract_features, identity_probe, feature_pruning
-    from noisy_nbdev.models import get_model
-    probe, prune = [], []
-    for (label, s), (c, p) in paths.items():
-        train, _, test = prepare_data(c, data_root)
-        model = get_model(c.model, 10, in_channels=1)
-        ck = torch.load(p/'checkpoint.pt', weights_only=False, map_location='cpu'); model.load_state_dict(ck['model'])
-        ftr, fte = extract_features(model, train), extract_features(model, test)
-        ip = identity_probe(ftr, seed=s)
-        probe.append(dict(method=label, seed=s, best_loss=ip['best_loss'], chance=ip['chance']))
-        df = feature_pruning(ftr, train.y, fte, test.y, seed=s); df['method'] = label; prune.append(df)
-        print(label, 'identity probe', ip['best_loss'], flush=True)
-    pd.DataFrame(probe).to_csv(R/'asif_fmnist_identity_probe.csv', index=False)
-    pd.concat(prune).to_csv(R/'asif_fmnist_pruning.csv', index=False)
