@@ -113,7 +113,9 @@ class PrivateHeads(nn.Module):
         self.register_buffer('running_mean', torch.zeros(C, width)); self.register_buffer('running_var', torch.ones(C, width))
         # Xavier-normal per head: std = sqrt(2 / (fan_in + fan_out)) with fan_out = N_c
         std = (2 / (width + self.counts.clamp_min(1).float())).sqrt()
-        self.weight = nn.Parameter(torch.randn(C, M, width) * std[:, None, None])
+        # stored input-major, (C, width, M), so that the batched product needs no transpose and its gradient arrives
+        # contiguous (a transposed view made autograd copy the 400 MB gradient every step)
+        self.weight = nn.Parameter(torch.randn(C, width, M) * std[:, None, None])
         self.bias = nn.Parameter(torch.zeros(C, M))
         self.register_buffer('valid', torch.arange(M)[None] < self.counts[:, None])  # (C, M)
 
@@ -143,7 +145,7 @@ class PrivateHeads(nn.Module):
         pos = torch.arange(B, device=y.device) - (torch.cumsum(n, 0) - n)[ys]
         packed = z.new_zeros(C, int(n.max()), self.width)
         packed[ys, pos] = z[order]
-        out = torch.baddbmm(self.bias[:, None, :], packed, self.weight.transpose(1, 2))  # (C, max n, M)
+        out = torch.baddbmm(self.bias[:, None, :], packed, self.weight)  # (C, max n, M)
         logits = torch.empty(B, out.shape[-1], dtype=out.dtype, device=out.device)
         logits[order] = out[ys, pos]
         return logits.masked_fill(~self.valid[y], float('-inf'))
