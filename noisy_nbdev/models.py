@@ -104,10 +104,13 @@ class LimitCNN(FeatureModel):
 
 class MLP(FeatureModel):
     "Fully connected network: `depth` hidden layers of `width` units with BatchNorm and ReLU (LIMIT Fig. 1)"
-    def __init__(self, num_classes:int=10, in_channels:int=1, input_size:int=28, width:int=512, depth:int=4):
+    def __init__(self, num_classes:int=10, in_channels:int=1, input_size:int=28, width:int=512, depth:int=4,
+                 dropout:float=0., # dropout after each hidden layer (LIMIT Fig. 1's "dropout" baseline)
+                ):
         super().__init__()
         d, layers = in_channels * input_size * input_size, [nn.Flatten()]
-        for _ in range(depth): layers += [nn.Linear(d, width), nn.BatchNorm1d(width), nn.ReLU()]; d = width
+        for _ in range(depth):
+            layers += [nn.Linear(d, width), nn.BatchNorm1d(width), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else []); d = width
         self.body, self.feat_dim, self.head = nn.Sequential(*layers), width, nn.Linear(width, num_classes)
     def features(self, x): return self.body(x)
 
