@@ -40,6 +40,12 @@ def detection_auc(res, c, root):
     q = get_model('limit_cnn', 10, in_channels=1, fc_bn=True); q.load_state_dict(ck['modules'][0])  # last-epoch predictor
     return detect_noisy(gradient_distance(q, train), train.noise_mask, rate=c.rate).metrics['roc_auc']
 
+BASELINES = [  # label, method, kwargs, start from the best CE model
+    ('MAE', 'mae', {}, False), ('FW', 'fw', {}, True), ('DMI', 'dmi', {}, True),
+    ('CE + GN', 'ce_gn', dict(std=0.01), False), ('CE + LN', 'ce_ln', dict(std=0.01), False),
+    ('Soft reg. (8)', 'soft_reg', dict(lambda_=0.01, beta=0.0, **Q), False),
+]
+
 @call_parse
 def main(seeds:int=3, # seeds per configuration
          epochs:int=150, patience:int=30, # at most this many epochs; early stopping patience (paper: 400, 100)
@@ -50,6 +56,7 @@ def main(seeds:int=3, # seeds per configuration
          betas:str='1,10,100', # beta grid for LIMIT, chosen on seed 0 by noisy-validation accuracy
          out:str='runs/limit_mnist', results:str='nbs/results', data_root:str=None, device:str=None,
          collect_only:bool=False, # only gather finished runs into the tables (train nothing)
+         baselines:bool=True, # also run Table 1's other methods (MAE, FW, DMI, CE+GN/LN, soft reg.)
         ):
     "Run CE, LIMIT_G -S and LIMIT_L -S at each noise rate over several seeds; write the result tables"
     A.update(val_size=val_size or None, test_size=test_size or None)
@@ -68,6 +75,12 @@ def main(seeds:int=3, # seeds per configuration
         return row
     for rate in map(float, rates.split(',')):
         for s in range(seeds): go('CE', cfg('ce', rate, s, epochs, patience, n))
+        if baselines:  # Table 1's other rows, one setting each (the paper tunes some of them; stated in the notebook)
+            for name, method, mk, init in BASELINES:
+                for s in range(seeds):
+                    c = cfg(method, rate, s, epochs, patience, n, **mk); c.init_from_ce = init
+                    r = go(name, c)
+                    if r is not None: r['selected'] = True
         for name, dist in (('LIMIT_G -S', 'gaussian'), ('LIMIT_L -S', 'laplace')):
             grid = [go(name, cfg('limit', rate, 0, epochs, patience, n, dist=dist, beta=b, **Q), beta=b) for b in map(float, betas.split(','))]
             grid = [r for r in grid if r is not None]

@@ -90,6 +90,9 @@ def register_method(name:str, # name used by `get_method`, the CLI and run confi
 def get_method(name:str, # a registered method name, e.g. 'ce'
                **kwargs) -> Method:
     "Build a registered method by name"
+    if name not in METHODS:  # the methods of later modules register themselves on import
+        import importlib
+        for m in ('losses', 'asif', 'limit'): importlib.import_module(f'noisy_nbdev.{m}')
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(sorted(METHODS))}")
     return METHODS[name](**kwargs)
