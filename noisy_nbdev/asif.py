@@ -15,11 +15,12 @@ from torch import nn
 import torch.nn.functional as F
 from .train import Method, ModelOut, register_method
 from .losses import ce_loss, gce_loss, phuber_ce_loss
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['CLS_LOSSES', 'ASIF_CONFIGS', 'class_ids', 'scale_grad', 'GradientReversal', 'dann_lambda', 'dgr_lambda',
-           'DynamicGradientReversal', 'PrivateHeads', 'Identifier', 'identification_loss', 'asif_config',
-           'fresh_adam_update', 'ASIF', 'CodeDynamicsCE']
+           'DynamicGradientReversal', 'PrivateHeads', 'Identifier', 'identification_loss', 'ASIF', 'asif_config',
+           'asif_as_in_code']
 
 # %% ../nbs/05_asif.ipynb #35804e67
 def class_ids(labels:np.ndarray|torch.Tensor, # observed (noisy) labels of the training set, ints in 0..C-1
@@ -55,19 +56,22 @@ def scale_grad(x:torch.Tensor, # input, returned unchanged
     "Identity forward; backward multiplies the gradient by `coef`"
     return _ScaleGrad.apply(x, torch.as_tensor(coef, dtype=x.dtype, device=x.device))
 
+# %% ../nbs/05_asif.ipynb #02cbc12d
 class GradientReversal(nn.Module):
     "DANN's gradient-reversal layer: identity forward, `-lambda_ * grad` backward"
-    def __init__(self, lambda_:float=1.0): # reversal strength (>= 0 reverses)
+    def __init__(self, lambda_:float=1.0): # reversal strength (> 0 reverses)
         super().__init__(); self.lambda_ = lambda_
     def forward(self, x): return scale_grad(x, -self.lambda_)
     def extra_repr(self): return f"lambda_={self.lambda_}"
 
+# %% ../nbs/05_asif.ipynb #8889388c
 def dann_lambda(progress:float, # training progress p in [0, 1]
-                gamma:float=10.) -> float:
+                gamma:float=10., # steepness of the schedule
+               ) -> float:
     "DANN's schedule 2/(1+exp(-gamma p)) - 1: 0 at the start, towards 1 at the end"
     return 2 / (1 + math.exp(-gamma * progress)) - 1
 
-# %% ../nbs/05_asif.ipynb #8889388c
+# %% ../nbs/05_asif.ipynb #4cf94f34
 def dgr_lambda(id_loss:float|torch.Tensor, # the identification loss just seen (natural log, batch mean)
                n_c:int|float|torch.Tensor, # N_c, the number of training samples of the class
                denominator:str='loss', # 'loss': Alg. 1, (L - log N_c) / L; 'log_nc': the authors' code, (L - log N_c) / log N_c
@@ -78,6 +82,7 @@ def dgr_lambda(id_loss:float|torch.Tensor, # the identification loss just seen (
     if torch.is_tensor(ideal) and torch.is_tensor(id_loss): ideal = ideal.to(id_loss)
     return (id_loss - ideal) / (id_loss if denominator == 'loss' else ideal)
 
+# %% ../nbs/05_asif.ipynb #3694ce03
 class DynamicGradientReversal(nn.Module):
     "Alg. 1 per class: backward multiplies each sample's gradient by its class's current lambda (initially 1)"
     def __init__(self, counts:torch.Tensor, # N_c per class
@@ -104,7 +109,10 @@ class PrivateHeads(nn.Module):
     "C private heads, BatchNorm -> ReLU -> Dropout -> Linear(width, N_c), packed along a class axis"
     def __init__(self, counts:torch.Tensor, # N_c per class (the output sizes)
                  width:int=2048, # input width of every head
-                 dropout:float=0.3, momentum:float=0.1, eps:float=1e-5):
+                 dropout:float=0.3, # dropout before each head's linear layer
+                 momentum:float=0.1, # BatchNorm's running-statistics momentum (torch's default)
+                 eps:float=1e-5, # BatchNorm's epsilon
+                ):
         super().__init__()
         self.register_buffer('counts', torch.as_tensor(counts).long())
         C, M = len(self.counts), int(self.counts.max())
@@ -163,10 +171,12 @@ class Identifier(nn.Module):
                  dropout:float=0.3, # dropout in public and private parts
                  reversal:str='dgr', # 'dgr' (Alg. 1), 'dann' (fixed schedule) or 'none' (no reversal: cooperative)
                  denominator:str='loss', # DGR rule's denominator, see `dgr_lambda`
+                 dann_sign:str='paper', # DANN: 'paper' reverses (-lambda), 'code' scales by +lambda (authors' code)
                 ):
         super().__init__()
         if reversal not in ('dgr', 'dann', 'none'): raise ValueError(f"reversal must be 'dgr', 'dann' or 'none', got {reversal!r}")
-        self.reversal = reversal
+        if dann_sign not in ('paper', 'code'): raise ValueError(f"dann_sign must be 'paper' or 'code', got {dann_sign!r}")
+        self.reversal, self.dann_sign = reversal, dann_sign
         self.public = nn.Sequential(nn.Linear(feat_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(dropout),
                                     nn.Linear(hidden, width))
         self.public.apply(_xavier)
@@ -180,29 +190,134 @@ class Identifier(nn.Module):
                ) -> torch.Tensor:
         h = self.public(F.relu(feats))
         if self.reversal == 'dgr': h = self.dgr(h, y)
-        elif self.reversal == 'dann': h = scale_grad(h, -self.dann_lambda)
+        elif self.reversal == 'dann': h = scale_grad(h, -self.dann_lambda if self.dann_sign == 'paper' else self.dann_lambda)
         return self.private(h, y)
 
 # %% ../nbs/05_asif.ipynb #2a049003
-CLS_LOSSES = {'ce': ce_loss, 'gce': gce_loss, 'phuber': phuber_ce_loss}
-
 def identification_loss(logits:torch.Tensor, # (B, max N_c) identifier logits (masked)
                         ids:torch.Tensor, # (B,) per-class sample ids
                         y:torch.Tensor, # (B,) observed labels
-                        num_classes:int,
-                        head_average:bool=False, # also divide by the number of heads present (authors' code)
+                        num_classes:int, # C
+                        norm:str='classes', # 'classes': eq. 1's 1/C; 'heads': / heads present (authors' code); 'batch': none
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    "Eq. 1's identification term sum_c (n_c/B) L_c, with the per-class losses L_c and which classes count"
+    "Eq. 1's identification term (1/C) sum_c (n_c/B) L_c, with the per-class losses L_c and which classes count"
+    if norm not in ('classes', 'heads', 'batch'): raise ValueError(f"norm must be 'classes', 'heads' or 'batch', got {norm!r}")
     ce = F.cross_entropy(logits, ids, reduction='none')
     n = torch.bincount(y, minlength=num_classes)
     present = n >= 2
     keep = present[y]
     per_class = ce.new_zeros(num_classes).index_add_(0, y, ce * keep) / n.clamp_min(1)
     total = (ce * keep).sum() / len(y)
-    if head_average: total = total / present.sum().clamp_min(1)
+    if norm == 'classes': total = total / num_classes
+    elif norm == 'heads': total = total / present.sum().clamp_min(1)
     return total, per_class.detach(), present
 
 # %% ../nbs/05_asif.ipynb #ee781a86
+CLS_LOSSES = {'ce': ce_loss, 'gce': gce_loss, 'phuber': phuber_ce_loss}  # ASIF's classification losses by name
+
+# %% ../nbs/05_asif.ipynb #35c6b390
+class ASIF(Method):
+    "ASIF (Sec. III): classification loss + lambda_id * identification loss through Dynamic Gradient Reversal"
+    name = 'asif'
+    def __init__(self, lambda_id:float=1.0, # weight of the identification loss (eq. 1; Tables VII, VIII)
+                 cls_loss:str|Callable='ce', # classification loss: 'ce', 'gce', 'phuber' or a callable (logits, y)
+                 cls_kwargs:dict|None=None, # its parameters (e.g. q=0.7 for GCE, tau=2 for PHuber)
+                 reversal:str='dgr', # 'dgr', 'dann' or 'none' (identifier trained cooperatively: no suppression)
+                 denominator:str='loss', # DGR: 'loss' (Alg. 1) or 'log_nc' (authors' code)
+                 dann_sign:str='paper', # DANN: 'paper' reverses, 'code' scales by +lambda (see `Identifier`)
+                 hidden:int=1024, # identifier: width of the public part's first layer (authors' code)
+                 width:int=2048, # identifier: width entering the private heads (authors' code)
+                 dropout:float=0.3, # identifier: dropout (authors' code)
+                 id_norm:str='classes', # identification loss normalisation, see `identification_loss`
+                 class_weighted_ce:bool=False, # authors' code: weight the classification CE by 1/N_c
+                 dynamics:str='paper', # 'paper': one optimiser; 'code': the authors' code's steps; 'per_loss': ablation
+                 code_lr:float|None=1e-4, # 'code'/'per_loss' with Adam: the code hard-codes lr 1e-4 (None: learner's lr)
+                 code_if_lr_coef:float=1e-4, # 'code'/'per_loss' with SGD: identifier optimisers run at lr x this (code)
+                 dann_gamma:float=10., # steepness of DANN's schedule, see `dann_lambda`
+                ):
+        if dynamics not in ('paper', 'code', 'per_loss'): raise ValueError(f"dynamics must be 'paper', 'code' or 'per_loss', got {dynamics!r}")
+        if isinstance(cls_loss, str) and cls_loss not in CLS_LOSSES: raise ValueError(f"unknown cls_loss {cls_loss!r}; choose one of {', '.join(CLS_LOSSES)}")
+        if id_norm not in ('classes', 'heads', 'batch'): raise ValueError(f"id_norm must be 'classes', 'heads' or 'batch', got {id_norm!r}")
+        self.lambda_id, self.reversal, self.denominator, self.dann_sign = lambda_id, reversal, denominator, dann_sign
+        self.dynamics, self.code_lr, self.code_if_lr_coef, self.dann_gamma = dynamics, code_lr, code_if_lr_coef, dann_gamma
+        self.cls_name = cls_loss if isinstance(cls_loss, str) else getattr(cls_loss, '__name__', 'custom')
+        self.cls_fn, self.cls_kwargs = CLS_LOSSES.get(cls_loss, cls_loss), cls_kwargs or {}
+        self.sizes = dict(hidden=hidden, width=width, dropout=dropout)
+        self.id_norm, self.class_weighted_ce = id_norm, class_weighted_ce
+        self.identifier, self.steps = None, 0
+        self._epoch = dict(id_loss=0., n=0, ratio=0.)
+
+    def modules(self): return [] if self.identifier is None else [self.identifier]
+
+    def setup(self, learner):
+        "Per-class ids and counts from the training set's noisy labels; the identifier sized for the model"
+        ds = learner.train
+        self.ids, counts = class_ids(ds.y, ds.num_classes)
+        self.num_classes = ds.num_classes
+        self.identifier = Identifier(learner.model.head.in_features, counts, reversal=self.reversal,
+                                     denominator=self.denominator, dann_sign=self.dann_sign, **self.sizes).to(learner.device)
+        self.ids = self.ids.to(learner.device)
+        w = 1 / counts.clamp_min(1).float()
+        self.class_w = (w * len(counts) / w.sum()).to(learner.device)
+
+    def __repr__(self): return f"ASIF(lambda_id={self.lambda_id}, cls_loss={self.cls_name}, reversal={self.reversal}, dynamics={self.dynamics})"
+
+# %% ../nbs/05_asif.ipynb #9e3f8813
+@patch
+def cls_loss(self:ASIF, logits:torch.Tensor, y:torch.Tensor) -> torch.Tensor:
+    "The classification loss of the batch"
+    if self.class_weighted_ce: return F.cross_entropy(logits, y, weight=self.class_w)
+    return self.cls_fn(logits, y, **self.cls_kwargs)
+
+@patch
+def _losses(self:ASIF, out:ModelOut, y, idx):
+    "Classification loss, identification loss, and the per-sample identification CE"
+    l_cls = self.cls_loss(out.logits, y)
+    ids = self.ids[idx.to(self.ids.device)]
+    id_logits = self.identifier(out.feats, y)
+    l_id, per_class, present = identification_loss(id_logits, ids, y, self.num_classes, self.id_norm)
+    self._last = (per_class, present)
+    return l_cls, l_id, F.cross_entropy(id_logits, ids, reduction='none')
+
+@patch
+def loss(self:ASIF, out:ModelOut, y:torch.Tensor, idx:torch.Tensor) -> torch.Tensor:
+    "Eq. 1: L_cls + lambda_id * L_id"
+    l_cls, l_id, _ = self._losses(out, y, idx)
+    return l_cls + self.lambda_id * l_id
+
+# %% ../nbs/05_asif.ipynb #74b5c285
+@patch
+def after_step(self:ASIF, learner, out:ModelOut, loss:torch.Tensor):
+    "Update DGR's lambdas (or DANN's schedule) and the epoch's identification records"
+    per_class, present = self._last
+    if self.reversal == 'dgr': self.identifier.dgr.update(per_class, present)
+    self.steps += 1
+    if self.reversal == 'dann':
+        T = getattr(learner, 'target_epochs', 1) * math.ceil(len(learner.train) / learner.bs)
+        self.identifier.dann_lambda = dann_lambda(min(self.steps / T, 1.), self.dann_gamma)
+    if present.any():
+        c = self.identifier.counts
+        self._epoch['id_loss'] += float(per_class[present].mean()); self._epoch['n'] += 1
+        self._epoch['ratio'] += float((per_class[present] / c[present].float().log()).mean())
+
+@patch
+def epoch_metrics(self:ASIF) -> dict:
+    "Mean identification loss, its ratio to log N_c, and the reversal strength"
+    e, n = self._epoch, max(self._epoch['n'], 1)
+    r = dict(id_loss=e['id_loss'] / n, id_loss_over_log_nc=e['ratio'] / n)
+    if self.reversal == 'dgr': r['dgr_lambda_mean'] = float(self.identifier.dgr.lambdas.mean())
+    if self.reversal == 'dann': r['dann_lambda'] = float(self.identifier.dann_lambda)
+    self._epoch = dict(id_loss=0., n=0, ratio=0.)
+    return r
+
+@patch
+def state_dict(self:ASIF) -> dict: return dict(steps=self.steps, dann_lambda=self.identifier.dann_lambda if self.identifier else 0.)
+@patch
+def load_state_dict(self:ASIF, d:dict):
+    self.steps = d.get('steps', 0)
+    if self.identifier is not None: self.identifier.dann_lambda = d.get('dann_lambda', 0.)
+
+# %% ../nbs/05_asif.ipynb #eafbc685
 def _rows(s):
     return [dict(noise=n, rate=float(r), n=int(float(k.lower().rstrip('k')) * 1000), lr=float(lr), lambda_id=float(l))
             for n, r, k, lr, l in (line.split() for line in s.strip().splitlines())]
@@ -248,7 +363,9 @@ None 0 60k 0.001 0.01"""),
 
 def asif_config(dataset:str, # 'cifar10' or 'fashion_mnist'
                 noise:str='Symmetric', # 'Symmetric', 'Instance' or 'None'
-                rate:float=0.8, n:int|None=None) -> dict:
+                rate:float=0.8, # noise rate eta
+                n:int|None=None, # training-set size (the 'None' rows of reduced training sets differ by it)
+               ) -> dict:
     "The paper's (lr, lambda_id) for a setting of Tables VII / VIII"
     if dataset not in ASIF_CONFIGS: raise ValueError(f"no ASIF configurations for {dataset!r}; choose one of {', '.join(ASIF_CONFIGS)}")
     rows = [r for r in ASIF_CONFIGS[dataset] if r['noise'].lower() == noise.lower() and abs(r['rate'] - rate) < 1e-9 and (n is None or r['n'] == n)]
@@ -256,120 +373,66 @@ def asif_config(dataset:str, # 'cifar10' or 'fashion_mnist'
     return rows[0]
 
 # %% ../nbs/05_asif.ipynb #0cc8f87f
-@torch.no_grad()
-def fresh_adam_update(params:list[torch.Tensor], # parameters to update in place
-                      grads:list[torch.Tensor|None], # their gradients (None: untouched)
-                      lr:float, eps:float=1e-8):
-    "The first step of a freshly created Adam: p -= lr * g / (|g| + eps) (bias-corrected moments are g and g^2)"
-    for p, g in zip(params, grads):
-        if g is not None: p.sub_(lr * g / (g.abs() + eps))
+@patch
+def optimizers(self:ASIF, learner) -> dict:
+    "Paper: one persistent optimiser over everything; 'code' / 'per_loss': none (fresh optimisers every step)"
+    return Method.optimizers(self, learner) if self.dynamics == 'paper' else {}
 
-def _code_steps(learner, losses:list[torch.Tensor]):
-    "Gradients of each loss at the current weights, then one fresh-Adam update per loss"
+@patch
+def _code_lrs(self:ASIF, learner) -> tuple[float, float]:
+    "Learning rates of the code's model optimiser and identifier optimisers"
+    if learner.opt_name == 'adam':
+        lr = learner.lr if self.code_lr is None else self.code_lr
+        return lr, lr
+    return learner.lr, learner.lr * self.code_if_lr_coef
+
+def _fresh_step(learner, params, lr):
+    "One step of a freshly created optimiser of the learner's kind over the `params` that have a gradient"
+    ps = [p for p in params if p.grad is not None]
+    if ps: learner.make_opt(ps, lr=lr).step()
+
+@patch
+def step(self:ASIF, learner):
+    "Paper: step the one optimiser; 'code': the authors' code's optimiser steps on the one gradient"
+    if self.dynamics == 'paper': return Method.step(self, learner)
+    present = self._last[1]
+    lr_m, lr_if = self._code_lrs(learner)
+    head = list(learner.model.head.parameters()); in_head = {id(p) for p in head}
+    backbone = [p for p in learner.model.parameters() if id(p) not in in_head]
+    public = list(self.identifier.public.parameters())
+    _fresh_step(learner, backbone + head, lr_m)                  # model_optimizer
+    for _ in range(int(present.sum())): _fresh_step(learner, backbone + public, lr_if)  # if_feature_optimizer{c}
+    private, absent = list(self.identifier.private.parameters()), ~present  # ... and each present head's own layers
+    saved = [p.detach()[absent].clone() for p in private] if absent.any() else None
+    _fresh_step(learner, private, lr_if)
+    if saved is not None:
+        with torch.no_grad():
+            for p, s in zip(private, saved): p[absent] = s
+
+# %% ../nbs/05_asif.ipynb #1056fb68
+@patch
+def train_step(self:ASIF, learner, x, y, idx):
+    "One step; `dynamics='per_loss'` (ablation): a gradient and a fresh optimiser step per loss"
+    if self.dynamics != 'per_loss': return Method.train_step(self, learner, x, y, idx)
+    out = learner.forward(x)
+    l_cls, l_id, ce = self._losses(out, y, idx)
+    present = self._last[1]
+    scale = {'classes': 1 / self.num_classes, 'heads': 1 / max(int(present.sum()), 1), 'batch': 1.}[self.id_norm]
+    losses = [l_cls] + [self.lambda_id * scale * (ce * (y == c)).sum() / len(y) for c in present.nonzero().flatten().tolist()]
     params = [p for p in learner.parameters() if p.requires_grad]
     grads = [torch.autograd.grad(l, params, retain_graph=i < len(losses) - 1, allow_unused=True) for i, l in enumerate(losses)]
-    for g in grads: fresh_adam_update(params, list(g), learner.lr)
+    lr_m, lr_if = self._code_lrs(learner)
+    for i, g in enumerate(grads):
+        for p, gi in zip(params, g): p.grad = gi
+        _fresh_step(learner, params, lr_m if i == 0 else lr_if)
+    loss = (l_cls + self.lambda_id * l_id).detach()
+    self.after_step(learner, out, loss)
+    return loss, out
 
-# %% ../nbs/05_asif.ipynb #34a22916
-class ASIF(Method):
-    "ASIF (Sec. III): classification loss + lambda_id * identification loss through Dynamic Gradient Reversal"
-    name = 'asif'
-    def __init__(self, lambda_id:float=1.0, # weight of the identification loss (eq. 1; Tables VII, VIII)
-                 cls_loss:str|Callable='ce', # classification loss: 'ce', 'gce', 'phuber' or a callable (logits, y)
-                 cls_kwargs:dict|None=None, # its parameters (e.g. q=0.7 for GCE, tau=2 for PHuber)
-                 reversal:str='dgr', # 'dgr', 'dann' or 'none' (identifier trained cooperatively: no suppression)
-                 denominator:str='loss', # DGR: 'loss' (Alg. 1) or 'log_nc' (authors' code)
-                 hidden:int=1024, width:int=2048, dropout:float=0.3, # identifier sizes (authors' code)
-                 head_average:bool=False, # authors' code: also divide the identification loss by #heads present
-                 class_weighted_ce:bool=False, # authors' code: weight the classification CE by 1/N_c
-                 dynamics:str='paper', # 'paper': one optimiser, one step; 'code': fresh Adam, one step per loss
-                 dann_gamma:float=10.):
-        if dynamics not in ('paper', 'code'): raise ValueError(f"dynamics must be 'paper' or 'code', got {dynamics!r}")
-        if isinstance(cls_loss, str) and cls_loss not in CLS_LOSSES: raise ValueError(f"unknown cls_loss {cls_loss!r}; choose one of {', '.join(CLS_LOSSES)}")
-        self.lambda_id, self.reversal, self.denominator, self.dynamics, self.dann_gamma = lambda_id, reversal, denominator, dynamics, dann_gamma
-        self.cls_name = cls_loss if isinstance(cls_loss, str) else getattr(cls_loss, '__name__', 'custom')
-        self.cls_fn, self.cls_kwargs = CLS_LOSSES.get(cls_loss, cls_loss), cls_kwargs or {}
-        self.sizes = dict(hidden=hidden, width=width, dropout=dropout)
-        self.head_average, self.class_weighted_ce = head_average, class_weighted_ce
-        self.identifier, self.steps = None, 0
-        self._epoch = dict(id_loss=0., n=0, ratio=0.)
-
-    def modules(self): return [] if self.identifier is None else [self.identifier]
-
-    def setup(self, learner):
-        ds = learner.train
-        self.ids, counts = class_ids(ds.y, ds.num_classes)
-        self.num_classes = ds.num_classes
-        self.identifier = Identifier(learner.model.head.in_features, counts, reversal=self.reversal,
-                                     denominator=self.denominator, **self.sizes).to(learner.device)
-        self.ids = self.ids.to(learner.device)
-        self.class_w = (1 / counts.clamp_min(1).float()).to(learner.device)
-        self.class_w = self.class_w * len(counts) / self.class_w.sum()
-
-    def cls_loss(self, logits, y):
-        if self.class_weighted_ce: return F.cross_entropy(logits, y, weight=self.class_w)
-        return self.cls_fn(logits, y, **self.cls_kwargs)
-
-    def _losses(self, out:ModelOut, y, idx):
-        "Classification loss, identification loss, and the per-sample identification CE"
-        l_cls = self.cls_loss(out.logits, y)
-        if self.reversal == 'dann':
-            T = getattr(self, 'total_steps', None) or 1
-            self.identifier.dann_lambda = dann_lambda(min(self.steps / T, 1.), self.dann_gamma)
-        ids = self.ids[idx.to(self.ids.device)]
-        id_logits = self.identifier(out.feats, y)
-        l_id, per_class, present = identification_loss(id_logits, ids, y, self.num_classes, self.head_average)
-        self._last = (per_class, present)
-        return l_cls, l_id, F.cross_entropy(id_logits, ids, reduction='none')
-
-    def loss(self, out, y, idx):
-        l_cls, l_id, _ = self._losses(out, y, idx)
-        return l_cls + self.lambda_id * l_id
-
-    def train_step(self, learner, x, y, idx):
-        if self.reversal == 'dann' and getattr(learner, 'target_epochs', None):
-            self.total_steps = learner.target_epochs * math.ceil(len(learner.train) / learner.bs)
-        if self.dynamics == 'paper': return super().train_step(learner, x, y, idx)
-        out = learner.forward(x)
-        l_cls, l_id, ce = self._losses(out, y, idx)
-        heads = self._last[1].nonzero().flatten().tolist()
-        losses = [l_cls]
-        for c in heads:  # one more backbone step per class head present, as the authors' code does
-            lc = (ce * (y == c)).sum() / len(y)
-            losses.append(self.lambda_id * (lc / len(heads) if self.head_average else lc))
-        _code_steps(learner, losses)
-        loss = (l_cls + self.lambda_id * l_id).detach()
-        self.after_step(learner, out, loss)
-        return loss, out
-
-    def after_step(self, learner, out, loss):
-        per_class, present = self._last
-        if self.reversal == 'dgr': self.identifier.dgr.update(per_class, present)
-        self.steps += 1
-        if present.any():
-            c = self.identifier.counts
-            self._epoch['id_loss'] += float(per_class[present].mean()); self._epoch['n'] += 1
-            self._epoch['ratio'] += float((per_class[present] / c[present].float().log()).mean())
-
-    def epoch_metrics(self):
-        e, n = self._epoch, max(self._epoch['n'], 1)
-        r = dict(id_loss=e['id_loss'] / n, id_loss_over_log_nc=e['ratio'] / n)
-        if self.reversal == 'dgr': r['dgr_lambda_mean'] = float(self.identifier.dgr.lambdas.mean())
-        if self.reversal == 'dann': r['dann_lambda'] = float(self.identifier.dann_lambda)
-        self._epoch = dict(id_loss=0., n=0, ratio=0.)
-        return r
-
-    def state_dict(self): return dict(steps=self.steps)
-    def load_state_dict(self, d): self.steps = d.get('steps', 0)
-    def __repr__(self): return f"ASIF(lambda_id={self.lambda_id}, cls_loss={self.cls_name}, reversal={self.reversal}, dynamics={self.dynamics})"
-
-class CodeDynamicsCE(Method):
-    "Cross-entropy trained with the ASIF code's dynamics (a fresh Adam every step): the control for `ASIF(dynamics='code')`"
-    name = 'ce_code'
-    def train_step(self, learner, x, y, idx):
-        out = learner.forward(x); loss = self.loss(out, y, idx)
-        _code_steps(learner, [loss]); self.after_step(learner, out, loss)
-        return loss.detach(), out
+# %% ../nbs/05_asif.ipynb #c166753b
+def asif_as_in_code(**kwargs) -> ASIF:
+    "ASIF with every choice of the authors' code (any of them can be overridden by keyword)"
+    return ASIF(**{**dict(dynamics='code', denominator='log_nc', id_norm='heads', class_weighted_ce=True, dann_sign='code'), **kwargs})
 
 register_method('asif', ASIF)
-register_method('ce_code', CodeDynamicsCE)
+register_method('asif_code', asif_as_in_code)

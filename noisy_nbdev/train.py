@@ -6,22 +6,23 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/train.html.md"""
 
 # %% ../nbs/03_train.ipynb #97c9a105
 from __future__ import annotations
-import os, json, time, math, random, hashlib, subprocess, copy
+import os, json, time, random, hashlib, subprocess
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
-from typing import Callable, Any
+from typing import Callable
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
+from fastcore.basics import patch
 from .data import TensorData
 
 # %% auto #0
 __all__ = ['METHODS', 'ModelOut', 'Method', 'LossMethod', 'register_method', 'get_method', 'default_device', 'predict',
-           'evaluate', 'set_seed', 'epoch_order', 'Learner', 'select_epochs', 'fit', 'load_best', 'RunConfig',
-           'prepare_data', 'run_experiment', 'difficulty_scores', 'read_history', 'plot_history']
+           'evaluate', 'set_seed', 'epoch_order', 'Learner', 'select_epochs', 'RunConfig', 'prepare_data',
+           'run_experiment', 'difficulty_scores', 'read_history', 'plot_history']
 
 # %% ../nbs/03_train.ipynb #3a7146a4
 @dataclass
@@ -36,34 +37,41 @@ class Method:
     "Base class of a training method; as it stands, plain cross-entropy on the (noisy) labels"
     name = 'ce'
     def modules(self) -> list[nn.Module]:
-        "Extra modules the method trains with the model (they join the one optimiser)"
+        "Extra modules the method trains with the model (their parameters join `Learner.parameters`)"
         return []
     def setup(self, learner:Learner):
         "Called once before training, when the training set is known (e.g. to count samples per class)"
+    def optimizers(self, learner:Learner) -> dict[str, torch.optim.Optimizer]:
+        "The persistent optimisers, by name (checkpointed by the learner); default: one over `learner.parameters()`"
+        return {'main': learner.make_opt(learner.parameters())}
     def loss(self, out:ModelOut, # the model's outputs on the batch
              y:torch.Tensor, # the batch's (noisy) labels
              idx:torch.Tensor, # the batch's sample indices in the training set
             ) -> torch.Tensor:
         "The scalar whose backward pass gives every gradient of this step"
         return F.cross_entropy(out.logits, y)
+    def step(self, learner:Learner):
+        "Apply the gradients now in `.grad`: by default, step every optimiser of `learner.opts`"
+        for o in learner.opts.values(): o.step()
     def train_step(self, learner:Learner, x, y, idx) -> tuple[torch.Tensor, ModelOut]:
-        "One optimisation step: forward, loss, backward, step (override for unusual dynamics)"
+        "One optimisation step: forward, `loss`, one backward pass, `step`, `after_step`"
         out = learner.forward(x)
         loss = self.loss(out, y, idx)
-        learner.opt.zero_grad(set_to_none=True)
+        learner.zero_grad()
         loss.backward()
-        learner.opt.step()
+        self.step(learner)
         self.after_step(learner, out, loss)
         return loss.detach(), out
     def after_step(self, learner:Learner, out:ModelOut, loss:torch.Tensor):
-        "Called after each optimiser step (e.g. to update a reversal strength)"
+        "Called after each optimisation step (e.g. to update a reversal strength)"
     def epoch_metrics(self) -> dict:
         "Extra numbers to record at the end of each epoch"
         return {}
     def state_dict(self) -> dict:
-        "Non-parameter state to checkpoint (parameters of `modules()` are saved by the learner)"
+        "Non-parameter state to checkpoint (parameters of `modules()` and optimiser states are saved by the learner)"
         return {}
-    def load_state_dict(self, d:dict): pass
+    def load_state_dict(self, d:dict):
+        "Restore what `state_dict` returned"
     def init_from_ce(self, learner:Learner, ce_model:nn.Module):
         "Start from a trained CE model (FW, DMI and LIMIT's +init do; the default loads its weights into the classifier)"
         learner.model.load_state_dict(ce_model.state_dict())
@@ -73,12 +81,14 @@ class Method:
 class LossMethod(Method):
     "A method that is just a loss function of `(logits, y)`"
     def __init__(self, loss_fn:Callable, # `loss_fn(logits, y, **kwargs)` -> scalar
-                 name:str|None=None, **kwargs):
+                 name:str|None=None, # registry / display name (default: the function's name)
+                 **kwargs): # fixed keyword arguments of `loss_fn`
         self.loss_fn, self.kwargs = loss_fn, kwargs
         self.name = name or getattr(loss_fn, '__name__', 'loss')
     def loss(self, out, y, idx): return self.loss_fn(out.logits, y, **self.kwargs)
     def __repr__(self): return f"LossMethod({self.name}{''.join(f', {k}={v}' for k, v in self.kwargs.items())})"
 
+# %% ../nbs/03_train.ipynb #ba311f69
 METHODS: dict[str, Callable[..., Method]] = {}
 
 def register_method(name:str, # name used by `get_method`, the CLI and run configs
@@ -189,7 +199,7 @@ class Learner:
         self.model.to(self.device)
         for m in self.method.modules(): m.to(self.device)
         self.method.setup(self)
-        self.opt = self.make_opt(self.parameters())
+        self.opts = self.method.optimizers(self)
         self.history, self.epoch, self.best = [], 0, None
         self.sample_losses = np.zeros((0, len(train)), dtype=np.float32)
         self._best_state = None
@@ -200,14 +210,26 @@ class Learner:
         for m in self.method.modules(): ps += list(m.parameters())
         return ps
 
-    def make_opt(self, params) -> torch.optim.Optimizer:
-        "An optimiser of the learner's kind over `params`"
+    @property
+    def opt(self) -> torch.optim.Optimizer|None:
+        "The main optimiser (`opts['main']`; None for a method that keeps no persistent optimiser)"
+        return self.opts.get('main')
+
+    def make_opt(self, params, # parameters (or parameter groups) to optimise
+                 lr:float|None=None, # learning rate (default: the learner's)
+                ) -> torch.optim.Optimizer:
+        "An optimiser of the learner's kind (`opt`, `wd`, `momentum`) over `params`"
+        lr = self.lr if lr is None else lr
         if self.opt_name == 'adam':
             # the fused kernel does Adam's update in one pass over memory: 7x faster on ASIF's 100M-parameter identifier
-            try: return torch.optim.Adam(params, lr=self.lr, weight_decay=self.wd, fused=True)
-            except (RuntimeError, ValueError): return torch.optim.Adam(params, lr=self.lr, weight_decay=self.wd)
-        if self.opt_name == 'sgd': return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.wd)
+            try: return torch.optim.Adam(params, lr=lr, weight_decay=self.wd, fused=True)
+            except (RuntimeError, ValueError): return torch.optim.Adam(params, lr=lr, weight_decay=self.wd)
+        if self.opt_name == 'sgd': return torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.wd)
         raise ValueError(f"unknown optimiser {self.opt_name!r}; choose 'adam' or 'sgd'")
+
+    def zero_grad(self):
+        "Drop every gradient of the model and the method's modules (before a backward pass)"
+        for p in self.parameters(): p.grad = None
 
     def forward(self, x:torch.Tensor) -> ModelOut:
         "Features and logits of the model on a batch"
@@ -215,6 +237,7 @@ class Learner:
         return ModelOut(x, feats, self.model.head(feats))
 
 # %% ../nbs/03_train.ipynb #51aa469c
+@patch
 def _fit_epoch(self:Learner, epoch:int) -> dict:
     self.model.train()
     for m in self.method.modules(): m.train()
@@ -239,7 +262,6 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
         t = evaluate(self.model, self.test, self.eval_bs, self.device); rec.update(test_acc=t['acc'], test_f1=t['f1'])
     rec.update(self.method.epoch_metrics()); rec['time'] = time.time() - t0
     return rec
-Learner._fit_epoch = _fit_epoch
 
 # %% ../nbs/03_train.ipynb #bc340e13
 def select_epochs(history:list[dict]) -> dict:
@@ -255,21 +277,24 @@ def select_epochs(history:list[dict]) -> dict:
     return res
 
 # %% ../nbs/03_train.ipynb #40cb8777
+@patch
 def _state(self:Learner) -> dict:
     return dict(epoch=self.epoch, model=self.model.state_dict(), modules=[m.state_dict() for m in self.method.modules()],
-                method=self.method.state_dict(), opt=self.opt.state_dict(), history=self.history,
+                method=self.method.state_dict(), opts={k: o.state_dict() for k, o in self.opts.items()}, history=self.history,
                 sample_losses=self.sample_losses, best_state=self._best_state, rng=_rng_state())
 
+@patch
 def _load(self:Learner, s:dict):
     self.epoch, self.history, self.sample_losses, self._best_state = s['epoch'], s['history'], s['sample_losses'], s['best_state']
     self.model.load_state_dict(s['model'])
     for m, d in zip(self.method.modules(), s['modules']): m.load_state_dict(d)
     self.method.load_state_dict(s['method'])
-    self.opt.load_state_dict(s['opt'])
+    opts = s['opts'] if 'opts' in s else {'main': s['opt']}  # checkpoints written before `Method.optimizers`
+    for k, o in self.opts.items(): o.load_state_dict(opts[k])
     _set_rng_state(s['rng'])
-Learner._state, Learner._load = _state, _load
 
 # %% ../nbs/03_train.ipynb #c89be35e
+@patch
 def fit(self:Learner,
         epochs:int, # train until this many epochs are done in total
        ) -> dict:
@@ -307,14 +332,13 @@ def fit(self:Learner,
         _write_json(res, self.path/'result.json')
         if self.record_losses: np.save(self.path/'sample_losses.npy', self.sample_losses)
     return res
-Learner.fit = fit
 
 # %% ../nbs/03_train.ipynb #9e34571b
+@patch
 def load_best(self:Learner) -> nn.Module:
     "Load the weights of the best noisy-validation epoch into the model (and return it)"
     if self._best_state is None: raise ValueError("no best-validation weights: train with a validation set first")
     self.model.load_state_dict(self._best_state); return self.model
-Learner.load_best = load_best
 
 # %% ../nbs/03_train.ipynb #ec5c4fec
 @dataclass
