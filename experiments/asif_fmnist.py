@@ -9,7 +9,7 @@ ASIF code's symmetric variant (redraw over all K classes, so ~72% of labels actu
 
 Methods per seed (see METHODS): under the paper's reading (one persistent Adam, one step per batch) CE and ASIF at
 lr 1e-3 (lr 1e-4 learns too little in 20 epochs of this small network: a CPU substitution); as the authors' code
-runs them, CE with its one persistent Adam at lr 1e-4 and ASIF with every choice of the code (`asif_code`: one
+runs them, CE ('ce_code': weighted 1/N_c) with its one persistent Adam at lr 1e-4 and ASIF with every choice of the code (`asif_code`: one
 backward, 1 + H fresh-Adam steps of the backbone at lr 1e-4, DGR denominator log N_c, loss / heads present, 1/N_c
 class weights); the per-loss ablation of the code's dynamics; and DANN instead of DGR, with the paper's sign
 (reversal) and the code's (no reversal). For each run: clean-test macro F1 at the last epoch, at the best
@@ -30,7 +30,7 @@ IDENT = dict(hidden=256, width=512)  # identifier sized for the small CNN's 128-
 METHODS = {  # label -> (method, kwargs, lr: None = --lr)
     'CE': ('ce', {}, None),
     'ASIF': ('asif', dict(lambda_id=10.0, **IDENT), None),
-    'CE (code: Adam lr 1e-4)': ('ce', {}, 1e-4),
+    'CE (code)': ('ce_code', {}, 1e-4),  # weighted 1/N_c, one persistent Adam at lr 1e-4
     'ASIF (code)': ('asif_code', dict(lambda_id=10.0, **IDENT), 1e-4),
     'ASIF (code; per-loss ablation)': ('asif_code', dict(lambda_id=10.0, dynamics='per_loss', **IDENT), 1e-4),
     'ASIF (DANN; paper sign)': ('asif', dict(lambda_id=10.0, reversal='dann', **IDENT), None),  # Fig. 2: DANN instead of DGR

@@ -19,8 +19,8 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['CLS_LOSSES', 'ASIF_CONFIGS', 'class_ids', 'scale_grad', 'GradientReversal', 'dann_lambda', 'dgr_lambda',
-           'DynamicGradientReversal', 'PrivateHeads', 'Identifier', 'identification_loss', 'ASIF', 'asif_config',
-           'asif_as_in_code']
+           'DynamicGradientReversal', 'PrivateHeads', 'Identifier', 'identification_loss', 'class_weights', 'CodeCE',
+           'ASIF', 'asif_config', 'asif_as_in_code']
 
 # %% ../nbs/05_asif.ipynb #35804e67
 def class_ids(labels:np.ndarray|torch.Tensor, # observed (noisy) labels of the training set, ints in 0..C-1
@@ -212,6 +212,23 @@ def identification_loss(logits:torch.Tensor, # (B, max N_c) identifier logits (m
     elif norm == 'heads': total = total / present.sum().clamp_min(1)
     return total, per_class.detach(), present
 
+# %% ../nbs/05_asif.ipynb #0e0ae049
+def class_weights(counts:torch.Tensor, # N_c per class
+                 ) -> torch.Tensor:
+    "Weights proportional to 1/N_c, with mean 1 (classes without samples get the weight of one sample)"
+    w = 1 / torch.as_tensor(counts).clamp_min(1).float()
+    return w * len(w) / w.sum()
+
+# %% ../nbs/05_asif.ipynb #8f0e8729
+class CodeCE(Method):
+    "Cross-entropy weighted by 1/N_c of the noisy labels, as in the authors' code (train with Adam lr 1e-4 to match it)"
+    name = 'ce_code'
+    def setup(self, learner):
+        self.weight = class_weights(torch.bincount(learner.train.y, minlength=learner.train.num_classes)).to(learner.device)
+    def loss(self, out, y, idx): return F.cross_entropy(out.logits, y, weight=self.weight)
+
+register_method('ce_code', CodeCE)
+
 # %% ../nbs/05_asif.ipynb #ee781a86
 CLS_LOSSES = {'ce': ce_loss, 'gce': gce_loss, 'phuber': phuber_ce_loss}  # ASIF's classification losses by name
 
@@ -257,8 +274,7 @@ class ASIF(Method):
         self.identifier = Identifier(learner.model.head.in_features, counts, reversal=self.reversal,
                                      denominator=self.denominator, dann_sign=self.dann_sign, **self.sizes).to(learner.device)
         self.ids = self.ids.to(learner.device)
-        w = 1 / counts.clamp_min(1).float()
-        self.class_w = (w * len(counts) / w.sum()).to(learner.device)
+        self.class_w = class_weights(counts).to(learner.device)
 
     def __repr__(self): return f"ASIF(lambda_id={self.lambda_id}, cls_loss={self.cls_name}, reversal={self.reversal}, dynamics={self.dynamics})"
 
