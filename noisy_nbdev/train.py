@@ -125,8 +125,13 @@ def _batches(ds, idx, bs):
                                          num_workers=min(8, os.cpu_count() or 1))
         for i, (x, y, _) in enumerate(dl): yield x, y, idx[i*bs:(i+1)*bs]
 
+# %% ../nbs/03_train.ipynb #a3cfa5e1
 @torch.no_grad()
-def predict(model:nn.Module, ds, bs:int=1024, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(model:nn.Module, # the network
+            ds, # a data set of `(x, y, idx)` items (a `TensorData` is sliced in memory)
+            bs:int=1024, # evaluation batch size
+            device=None, # default: the model's device
+           ) -> tuple[torch.Tensor, torch.Tensor]:
     "Logits of `model` on every item of `ds` (eval mode), with the labels"
     device = device or next(model.parameters()).device
     was = model.training; model.eval()
@@ -136,18 +141,28 @@ def predict(model:nn.Module, ds, bs:int=1024, device=None) -> tuple[torch.Tensor
     model.train(was)
     return torch.cat(logits), torch.cat(ys)
 
-def evaluate(model:nn.Module, ds, bs:int=1024, device=None) -> dict:
+# %% ../nbs/03_train.ipynb #aa874ade
+def evaluate(model:nn.Module, # the network
+             ds, # a data set of `(x, y, idx)` items, scored against the labels it carries
+             bs:int=1024, # evaluation batch size
+             device=None, # default: the model's device
+            ) -> dict:
     "Accuracy and macro F1 of `model` on `ds` against the labels it carries"
     logits, y = predict(model, ds, bs, device)
     p = logits.argmax(1).numpy(); y = y.numpy()
     return dict(acc=float(accuracy_score(y, p)), f1=float(f1_score(y, p, average='macro', labels=np.arange(logits.shape[1]), zero_division=0)))
 
 # %% ../nbs/03_train.ipynb #ca65fef4
-def set_seed(seed:int):
+def set_seed(seed:int, # the run's seed
+            ):
     "Seed Python, NumPy and torch (CPU and CUDA)"
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
-def epoch_order(n:int, seed:int, epoch:int) -> torch.Tensor:
+# %% ../nbs/03_train.ipynb #1943476e
+def epoch_order(n:int, # number of training items
+                seed:int, # the run's seed
+                epoch:int, # the epoch (0-based)
+               ) -> torch.Tensor:
     "The shuffled order of `n` training items in `epoch` of a run seeded with `seed`"
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
@@ -210,31 +225,34 @@ class Learner:
         for m in self.method.modules(): ps += list(m.parameters())
         return ps
 
-    @property
-    def opt(self) -> torch.optim.Optimizer|None:
-        "The main optimiser (`opts['main']`; None for a method that keeps no persistent optimiser)"
-        return self.opts.get('main')
-
-    def make_opt(self, params, # parameters (or parameter groups) to optimise
-                 lr:float|None=None, # learning rate (default: the learner's)
-                ) -> torch.optim.Optimizer:
-        "An optimiser of the learner's kind (`opt`, `wd`, `momentum`) over `params`"
-        lr = self.lr if lr is None else lr
-        if self.opt_name == 'adam':
-            # the fused kernel does Adam's update in one pass over memory: 7x faster on ASIF's 100M-parameter identifier
-            try: return torch.optim.Adam(params, lr=lr, weight_decay=self.wd, fused=True)
-            except (RuntimeError, ValueError): return torch.optim.Adam(params, lr=lr, weight_decay=self.wd)
-        if self.opt_name == 'sgd': return torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.wd)
-        raise ValueError(f"unknown optimiser {self.opt_name!r}; choose 'adam' or 'sgd'")
-
-    def zero_grad(self):
-        "Drop every gradient of the model and the method's modules (before a backward pass)"
-        for p in self.parameters(): p.grad = None
-
     def forward(self, x:torch.Tensor) -> ModelOut:
         "Features and logits of the model on a batch"
         feats = self.model.features(x)
         return ModelOut(x, feats, self.model.head(feats))
+
+# %% ../nbs/03_train.ipynb #15b4f0af
+@patch(as_prop=True)
+def opt(self:Learner) -> torch.optim.Optimizer|None:
+    "The main optimiser (`opts['main']`; None for a method that keeps no persistent optimiser)"
+    return self.opts.get('main')
+
+@patch
+def make_opt(self:Learner, params, # parameters (or parameter groups) to optimise
+             lr:float|None=None, # learning rate (default: the learner's)
+            ) -> torch.optim.Optimizer:
+    "An optimiser of the learner's kind (`opt`, `wd`, `momentum`) over `params`"
+    lr = self.lr if lr is None else lr
+    if self.opt_name == 'adam':
+        # the fused kernel does Adam's update in one pass over memory: 7x faster on ASIF's 100M-parameter identifier
+        try: return torch.optim.Adam(params, lr=lr, weight_decay=self.wd, fused=True)
+        except (RuntimeError, ValueError): return torch.optim.Adam(params, lr=lr, weight_decay=self.wd)
+    if self.opt_name == 'sgd': return torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.wd)
+    raise ValueError(f"unknown optimiser {self.opt_name!r}; choose 'adam' or 'sgd'")
+
+@patch
+def zero_grad(self:Learner):
+    "Drop every gradient of the model and the method's modules (before a backward pass)"
+    for p in self.parameters(): p.grad = None
 
 # %% ../nbs/03_train.ipynb #51aa469c
 @patch
@@ -363,7 +381,9 @@ def _git_commit():
     except Exception: return None
 
 # %% ../nbs/03_train.ipynb #68fa32e0
-def prepare_data(cfg:RunConfig, root=None) -> tuple[TensorData, TensorData|None, TensorData]:
+def prepare_data(cfg:RunConfig, # the run
+                 root=None, # data root (default: `NOISY_NBDEV_DATA`)
+                ) -> tuple[TensorData, TensorData|None, TensorData]:
     "Train (noisy), validation (noisy) and clean test sets for `cfg`"
     from noisy_nbdev.data import load_dataset, split_train_val, take
     from noisy_nbdev import noise as nz
@@ -381,10 +401,12 @@ def prepare_data(cfg:RunConfig, root=None) -> tuple[TensorData, TensorData|None,
         return ds.with_labels(r.labels)
     return add(tr, cfg.seed * 2 + 1), add(va, cfg.seed * 2 + 2), test
 
+# %% ../nbs/03_train.ipynb #69a19512
 def run_experiment(cfg:RunConfig, # what to run
                    out:str|Path='runs', # parent folder of run folders
                    root:str|Path|None=None, # data root
-                   device=None, progress:bool=True,
+                   device=None, # default: CUDA if available, else CPU
+                   progress:bool=True, # show a progress bar
                   ) -> dict:
     "Run (or reuse, or resume) the experiment `cfg` in `out/<name>-<hash>/`; returns the result with the run path"
     from noisy_nbdev.models import get_model
@@ -427,10 +449,12 @@ def difficulty_scores(ds:TensorData, # data set with its clean labels
     return learn.sample_losses.mean(0)
 
 # %% ../nbs/03_train.ipynb #cd166b25
-def read_history(path:str|Path) -> list[dict]:
+def read_history(path:str|Path, # a run folder
+                ) -> list[dict]:
     "The per-epoch records of a run folder (its `metrics.jsonl`)"
     return [json.loads(l) for l in (Path(path)/'metrics.jsonl').read_text().splitlines() if l.strip()]
 
+# %% ../nbs/03_train.ipynb #d490ef72
 def plot_history(history:list[dict]|str|Path, # `Learner.history`, or a run folder
                  title:str='', rate:float|None=None, # noise rate: draws the 1 - rate line
                  ax=None):
