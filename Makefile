@@ -4,15 +4,18 @@ BIN = $(VENV)/bin
 SHARED_DATA := $(abspath ../shared/data)
 export NOISY_NBDEV_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 
-.PHONY: test test-slow export docs
+.PHONY: test test-slow lint export docs
 
-test:            ## notebooks (nbdev-test, slow cells skipped) then pytest
+test: lint       ## ruff (undefined names, unused imports), notebooks (nbdev-test, slow cells skipped), pytest
 	$(BIN)/python tools/test_nbs.py
 	$(BIN)/python -m pytest -q
 
 test-slow:       ## also the `#| slow` notebook cells and pytest's slow tests
 	$(BIN)/python tools/test_nbs.py --flags slow
 	$(BIN)/python -m pytest -q -m slow
+
+lint:            ## pyflakes checks of the exported package: a name the notebooks define only in a test cell fails here
+	$(BIN)/ruff check --select F noisy_nbdev
 
 export:
 	$(BIN)/nbdev-export

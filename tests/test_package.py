@@ -1,0 +1,108 @@
+"""The installed package, not the notebooks: every registered method and every model is built by name, its loss is
+computed on synthetic data, and one epoch of `Learner.fit` must move the weights.
+
+A loss whose gradient vanishes (DMI with det(U/B) ~ 1e-15 under eps = 1e-3 at K = 10, B = 256: gradients ~ 1e-13)
+or that raises (a missing import in the exported module) fails here, whatever the notebooks' own lessons show.
+Plain SGD without momentum is used so that the weights move in proportion to the gradient (Adam would rescale a
+1e-7 gradient to a full step)."""
+import pytest, torch
+import torch.nn.functional as F
+import noisy_nbdev
+from noisy_nbdev.train import METHODS, Learner, get_method
+from noisy_nbdev.models import MODELS, get_model
+from noisy_nbdev.data import make_synthetic
+import noisy_nbdev.losses, noisy_nbdev.asif, noisy_nbdev.limit  # every method registers itself on import
+
+K, B = 10, 256  # DMI's determinant is tiny at this size: a loss that only works for K = 2 or B = 8 fails
+
+def _noisy_T(k=K, rate=0.2):
+    "A symmetric-noise transition matrix (rows = true class)"
+    T = torch.full((k, k), rate / (k - 1)); T.fill_diagonal_(1 - rate); return T
+
+# methods whose construction needs arguments, or whose default size is too big for a unit test
+METHOD_KWARGS = {
+    'fw': dict(T=_noisy_T()),              # without T it needs a CE model to estimate it (init_from_ce)
+    'asif': dict(hidden=32, width=64),     # the paper's identifier (1024 x 2048 per class) is too big for a test
+}
+
+# input shapes each model is meant for (MNIST-shaped and/or CIFAR-shaped), with the kwargs that shape needs
+MODEL_SHAPES = {
+    'limit_cnn': [((1, 28, 28), {})],
+    'mlp': [((1, 28, 28), {}), ((3, 32, 32), dict(input_size=32))],
+    'small_cnn': [((1, 28, 28), {}), ((3, 32, 32), {})],
+    'resnet18': [((3, 32, 32), {}), ((1, 28, 28), {})],
+    'resnet34': [((3, 32, 32), {})],
+    'preact_resnet18': [((3, 32, 32), {}), ((1, 28, 28), {})],
+    'resnet50': [((3, 32, 32), {})],
+}
+
+def test_the_installed_package_is_imported():
+    from importlib.metadata import version
+    assert version('noisy_nbdev') == noisy_nbdev.__version__  # installed (pip install -e), not run from the notebooks
+    assert {'ce', 'gce', 'phuber', 'mae', 'dmi', 'fw', 'asif', 'limit', 'soft_reg'} <= set(METHODS)
+
+def test_every_model_has_its_shapes_listed():
+    assert set(MODEL_SHAPES) == set(MODELS), 'add the new model to MODEL_SHAPES'
+
+def _learner(name, ds, **kw):
+    torch.manual_seed(0)
+    model = get_model('limit_cnn', K, in_channels=1)
+    method = get_method(name, **METHOD_KWARGS.get(name, {}))
+    return Learner(model, method, ds, opt='sgd', lr=0.1, momentum=0., bs=B, seed=0, device='cpu', progress=False, **kw)
+
+@pytest.fixture(scope='module')
+def synth(): return make_synthetic(n=2 * B, num_classes=K, seed=0)
+
+@pytest.mark.parametrize('name', sorted(METHODS))
+def test_method_loss_has_a_useful_gradient(name, synth):
+    learn = _learner(name, synth)
+    x, y, idx = synth.xf[:B], synth.y[:B], torch.arange(B)
+    out = learn.forward(x)
+    loss = learn.method.loss(out, y, idx)
+    assert loss.ndim == 0 and torch.isfinite(loss), loss
+    w = learn.model.head.weight
+    g = torch.autograd.grad(loss, w, retain_graph=True)[0]
+    g_ce = torch.autograd.grad(F.cross_entropy(out.logits, y), w)[0]
+    # measured: GCE / MAE / PHuber 0.2, FW 0.76, CE / ASIF / soft_reg 1, CE+GN 67, LIMIT 143; the eps-dominated DMI 0
+    ratio = float(g.norm() / g_ce.norm())
+    assert ratio > 0.05, f"{name}: classifier-head gradient {ratio:.3g} x that of CE: the loss barely trains the model"
+
+@pytest.mark.parametrize('name', sorted(METHODS))
+def test_one_epoch_moves_the_weights(name, synth):
+    learn = _learner(name, synth)
+    before = {k: v.detach().clone() for k, v in learn.model.named_parameters()}
+    res = learn.fit(1)
+    assert learn.epoch == 1 and res['last']['epoch'] == 0
+    after = {k: v.detach() for k, v in learn.model.named_parameters() if k in before}  # soft_reg drops the head's bias
+    change = lambda ks: float(sum((after[k] - before[k]).norm() ** 2 for k in ks) ** .5 / sum(before[k].norm() ** 2 for k in ks) ** .5)
+    assert all(torch.isfinite(v).all() for v in after.values()), name
+    # measured after 2 SGD steps at lr 0.1: GCE / MAE / PHuber 2e-3 of the weights (head 5e-3), CE 9e-3, LIMIT ~10
+    total, head = change(after), change(['head.weight'])
+    assert total > 2e-4, f"{name}: the weights moved by {total:.3g} of their norm in one epoch"
+    assert head > 1e-3, f"{name}: the classifier head moved by {head:.3g} of its norm in one epoch"
+
+def _model_cases():
+    for name, shapes in MODEL_SHAPES.items():
+        for shape, kw in shapes: yield pytest.param(name, shape, kw, id=f"{name}-{'x'.join(map(str, shape))}")
+
+@pytest.mark.parametrize('name,shape,kw', list(_model_cases()))
+def test_model_features_head_and_one_epoch(name, shape, kw):
+    C = 7  # not any model's default number of classes
+    torch.manual_seed(0)
+    model = get_model(name, C, in_channels=shape[0], **kw)
+    x = torch.randn(2, *shape)
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+        assert out.shape == (2, C)
+        assert model.feat_dim == model.head.in_features and model.features(x).shape == (2, model.feat_dim)
+        torch.testing.assert_close(out, model.head(model.features(x)))
+    ds = make_synthetic(n=4, num_classes=C, channels=shape[0], size=shape[1], seed=1)
+    head0 = model.head.weight.detach().clone()
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    learn = Learner(model, get_method('ce'), ds, opt='sgd', lr=0.1, momentum=0., bs=2, seed=0, device='cpu', progress=False)
+    learn.fit(1)
+    assert torch.isfinite(model(x)).all()
+    assert (model.head.weight - head0).norm() > 1e-3 * head0.norm(), 'the classifier head did not train'
+    moved = [k for k, v in model.named_parameters() if not torch.equal(v.detach(), before[k])]
+    assert len(moved) == len(before), f"parameters that did not train: {sorted(set(before) - set(moved))[:5]}"
