@@ -14,13 +14,15 @@ from torch import nn
 import torch.nn.functional as F
 from .train import Method, ModelOut, register_method
 from .models import get_model
+from .losses import copy_from_ce
 
 # %% auto #0
-__all__ = ['replace_grad', 'surrogate', 'limit_predictor_loss', 'sample_gradient', 'make_predictor', 'LIMIT', 'NoisyGradientCE',
-           'SoftRegularisation', 'gradient_distance', 'predicted_grad_norm']
+__all__ = ['replace_grad', 'surrogate', 'limit_predictor_loss', 'sample_gradient', 'code_lambda_to_sigma', 'make_predictor',
+           'LIMIT', 'NoisyGradientCE', 'SoftRegularisation', 'gradient_distance', 'predicted_grad_norm']
 
 # %% ../nbs/06_limit.ipynb #f65d9f16
 class _ReplaceGrad(torch.autograd.Function):
+    "Autograd function: identity on `x` forward; backward returns the saved `g` as x's gradient"
     @staticmethod
     def forward(ctx, x, g):
         ctx.save_for_backward(g)
@@ -30,6 +32,7 @@ class _ReplaceGrad(torch.autograd.Function):
         g, = ctx.saved_tensors
         return g, None
 
+# %% ../nbs/06_limit.ipynb #7637ccd0
 def replace_grad(logits:torch.Tensor, # (B, K) logits (any tensor)
                  grad:torch.Tensor, # the gradient that `logits` shall receive, same shape
                 ) -> torch.Tensor:
@@ -37,7 +40,10 @@ def replace_grad(logits:torch.Tensor, # (B, K) logits (any tensor)
     if grad.shape != logits.shape: raise ValueError(f"grad must have the logits' shape {tuple(logits.shape)}, got {tuple(grad.shape)}")
     return _ReplaceGrad.apply(logits, grad.detach())
 
-def surrogate(logits:torch.Tensor, grad:torch.Tensor) -> torch.Tensor:
+# %% ../nbs/06_limit.ipynb #ec09f2fb
+def surrogate(logits:torch.Tensor, # (B, K) logits
+              grad:torch.Tensor, # the gradient that `logits` shall receive
+             ) -> torch.Tensor:
     "A scalar equal to 0 whose backward pass puts exactly `grad` on `logits`"
     return (replace_grad(logits, grad) - logits.detach()).sum()
 
@@ -56,6 +62,7 @@ def limit_predictor_loss(logits:torch.Tensor, # (B, K) classifier logits a
     err = (mu - g).pow(2).sum(1) if dist == 'gaussian' else (mu - g).abs().sum(1)
     return err.mean() + beta * mu.pow(2).sum(1).mean(), mu
 
+# %% ../nbs/06_limit.ipynb #e47b417d
 def sample_gradient(mu:torch.Tensor, # predicted mean gradient
                     sigma:float, # sigma_q
                     dist:str='laplace', # Gaussian N(mu, sigma^2) or Laplace with scale sigma/sqrt(2) (same variance)
@@ -65,19 +72,35 @@ def sample_gradient(mu:torch.Tensor, # predicted mean gradient
     u = torch.rand(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype).clamp(1e-7, 1 - 1e-7) - 0.5
     return mu - sigma / math.sqrt(2) * u.sign() * torch.log1p(-2 * u.abs())
 
-# %% ../nbs/06_limit.ipynb #e47b417d
-def _reset(m:nn.Module):
+# %% ../nbs/06_limit.ipynb #bf17536f
+def code_lambda_to_sigma(lam:float, # the authors' code's noise parameter lambda (> 0)
+                         dist:str='laplace', # 'gaussian' (sigma = sqrt(1/(2 lambda))) or 'laplace' (scale 1/lambda)
+                        ) -> float:
+    "The `sigma` of `sample_gradient` (a standard deviation) matching the authors' code's lambda"
+    if lam <= 0: raise ValueError(f"lam must be > 0, got {lam}")
+    if dist == 'gaussian': return math.sqrt(1 / (2 * lam))
+    if dist == 'laplace': return math.sqrt(2) / lam
+    raise ValueError(f"dist must be 'gaussian' or 'laplace', got {dist!r}")
+
+# %% ../nbs/06_limit.ipynb #8c2098d4
+def _reset(m:nn.Module, # module whose submodules are re-initialised in place
+          ) -> nn.Module:
+    "Re-draw the parameters of every submodule that can reset itself"
     for mod in m.modules():
         if hasattr(mod, 'reset_parameters') and mod is not m: mod.reset_parameters()
     return m
 
+# %% ../nbs/06_limit.ipynb #f4eedcad
 def make_predictor(model:nn.Module, # the classifier
                    q_model:str|None=None, # a `get_model` name; None: a freshly initialised copy of `model`
-                   in_channels:int=1, **q_kwargs) -> nn.Module:
+                   in_channels:int=1, # input channels, for `q_model`
+                   **q_kwargs, # arguments of `get_model(q_model, ...)`
+                  ) -> nn.Module:
     "The gradient predictor r_phi: by default the classifier's architecture with fresh weights"
     if q_model is None: return _reset(copy.deepcopy(model))
     return get_model(q_model, model.head.out_features, in_channels=in_channels, **q_kwargs)
 
+# %% ../nbs/06_limit.ipynb #a04a5473
 class LIMIT(Method):
     "LIMIT (Sec. 3.3, Alg. 1): train the classifier on gradients predicted without labels"
     name = 'limit'
@@ -89,10 +112,11 @@ class LIMIT(Method):
                  q_kwargs:dict|None=None, # its arguments
                  divide_by_batch:bool=False, # divide the injected gradient by the batch size (the code does not)
                  seed:int=0, # seed of the +S draws
+                 bn_stats:bool=False, # +init also copies the CE model's BatchNorm running statistics (False: parameters only, as the code)
                 ):
         if dist not in ('gaussian', 'laplace'): raise ValueError(f"dist must be 'gaussian' or 'laplace', got {dist!r}")
         self.dist, self.beta, self.sample, self.sigma = dist, beta, sample, sigma
-        self.q_model, self.q_kwargs, self.divide_by_batch, self.seed = q_model, q_kwargs or {}, divide_by_batch, seed
+        self.q_model, self.q_kwargs, self.divide_by_batch, self.seed, self.bn_stats = q_model, q_kwargs or {}, divide_by_batch, seed, bn_stats
         self.q, self._gen = None, None
         self._epoch = dict(mu_norm=0., q_err=0., n=0)
 
@@ -103,10 +127,8 @@ class LIMIT(Method):
         self._gen = torch.Generator(device=learner.device).manual_seed(self.seed)
 
     def init_from_ce(self, learner, ce_model):
-        "+init: the predictor starts from the CE model's weights (not its BatchNorm running statistics)"
-        sd = {k: v for k, v in ce_model.state_dict().items() if not k.endswith(('running_mean', 'running_var', 'num_batches_tracked'))}
-        missing, unexpected = self.q.load_state_dict(sd, strict=False)
-        if unexpected: raise ValueError(f"the CE model does not fit the predictor: unexpected keys {unexpected[:3]}")
+        "+init: the predictor starts from the CE model's weights (and BatchNorm statistics if `bn_stats`); the classifier stays fresh"
+        copy_from_ce(self.q, ce_model, self.bn_stats, strict=False)  # the predictor may have layers the CE model lacks
 
     def loss(self, out:ModelOut, y, idx):
         q_logits = self.q(out.x)
@@ -126,6 +148,7 @@ class LIMIT(Method):
         if d.get('gen') is not None: self._gen.set_state(d['gen'])
     def __repr__(self): return f"LIMIT_{self.dist[0].upper()}{' +S' if self.sample else ' -S'}(beta={self.beta})"
 
+# %% ../nbs/06_limit.ipynb #ad2effb8
 register_method('limit', LIMIT)
 register_method('limit_g', lambda **kw: LIMIT(dist='gaussian', **kw))
 register_method('limit_l', lambda **kw: LIMIT(dist='laplace', **kw))
@@ -136,7 +159,8 @@ class NoisyGradientCE(Method):
     name = 'ce_noise'
     def __init__(self, std:float=0.1, # standard deviation of the added noise
                  dist:str='gaussian', # 'gaussian' (CE+GN) or 'laplace' (CE+LN)
-                 seed:int=0):
+                 seed:int=0, # seed of the noise draws
+                ):
         if dist not in ('gaussian', 'laplace'): raise ValueError(f"dist must be 'gaussian' or 'laplace', got {dist!r}")
         self.std, self.dist, self.seed, self._gen = std, dist, seed, None
     def setup(self, learner): self._gen = torch.Generator(device=learner.device).manual_seed(self.seed)
@@ -148,12 +172,18 @@ class NoisyGradientCE(Method):
     def load_state_dict(self, d): self._gen.set_state(d['gen'])
     def __repr__(self): return f"CE+{self.dist[0].upper()}N(std={self.std})"
 
+# %% ../nbs/06_limit.ipynb #800420d8
+register_method('ce_gn', lambda **kw: NoisyGradientCE(dist='gaussian', **kw))
+register_method('ce_ln', lambda **kw: NoisyGradientCE(dist='laplace', **kw))
+
+# %% ../nbs/06_limit.ipynb #e1225ac7
 class SoftRegularisation(Method):
     "Eq. 8: CE + lambda ||z||^2 ||y - s(r(x))||^2 (+ beta ||z||^2 ||s(a) - s(r(x))||^2, the code's extra term)"
     name = 'soft_reg'
-    def __init__(self, lambda_:float=0.01, # grid {0.001, 0.01, 0.03, 0.1}
-                 beta:float=0.0, # grid {0, 0.01, 0.1, 1, 10}
-                 q_model:str|None=None, q_kwargs:dict|None=None, # predictor r (default: copy of the classifier)
+    def __init__(self, lambda_:float=0.01, # weight of ||z||^2 ||y - s(r(x))||^2 (grid {0.001, 0.01, 0.03, 0.1})
+                 beta:float=0.0, # weight of the code's ||z||^2 ||s(a) - s(r(x))||^2 (grid {0, 0.01, 0.1, 1, 10}); 0: eq. 8
+                 q_model:str|None=None, # predictor r, a `get_model` name (default: a fresh copy of the classifier)
+                 q_kwargs:dict|None=None, # its arguments
                  bias_free:bool=True, # remove the classifier head's bias (as in the code)
                 ):
         self.lambda_, self.beta, self.q_model, self.q_kwargs, self.bias_free, self.q = lambda_, beta, q_model, q_kwargs or {}, bias_free, None
@@ -170,21 +200,28 @@ class SoftRegularisation(Method):
         return F.cross_entropy(out.logits, y) + pen
     def __repr__(self): return f"SoftRegularisation(lambda_={self.lambda_}, beta={self.beta})"
 
-register_method('ce_gn', lambda **kw: NoisyGradientCE(dist='gaussian', **kw))
-register_method('ce_ln', lambda **kw: NoisyGradientCE(dist='laplace', **kw))
+# %% ../nbs/06_limit.ipynb #e49c3b7b
 register_method('soft_reg', SoftRegularisation)
 
 # %% ../nbs/06_limit.ipynb #61a5e44f
 @torch.no_grad()
 def gradient_distance(q:nn.Module, # the trained gradient predictor r_phi
                       ds, # data set with (noisy) labels
-                      bs:int=1024, device=None) -> np.ndarray:
+                      bs:int=1024, # evaluation batch size
+                      device=None, # default: where q's parameters are
+                     ) -> np.ndarray:
     "Per-sample ||onehot(y) - s(r_phi(x))||: distance between the predicted and the cross-entropy gradient"
     from noisy_nbdev.train import predict
     logits, y = predict(q, ds, bs, device)
     return (F.one_hot(y, logits.shape[1]).float() - F.softmax(logits, 1)).norm(dim=1).numpy()
 
-def predicted_grad_norm(model:nn.Module, q:nn.Module, ds, bs:int=1024, device=None) -> np.ndarray:
+# %% ../nbs/06_limit.ipynb #af61f7e9
+def predicted_grad_norm(model:nn.Module, # the classifier
+                        q:nn.Module, # the gradient predictor r_phi
+                        ds, # data set
+                        bs:int=1024, # evaluation batch size
+                        device=None, # default: where the models' parameters are
+                       ) -> np.ndarray:
     "Per-sample ||mu|| = ||s(a) - s(r_phi(x))|| (Fig. A2)"
     from noisy_nbdev.train import predict
     a, _ = predict(model, ds, bs, device); b, _ = predict(q, ds, bs, device)

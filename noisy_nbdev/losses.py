@@ -6,49 +6,74 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/losses.html.md"""
 
 # %% ../nbs/04_losses.ipynb #229848c8
 from __future__ import annotations
+import copy, math
 import numpy as np
 import torch
+from torch import nn
 import torch.nn.functional as F
-from .train import LossMethod, register_method
+from .train import Method, LossMethod, register_method, predict
 
 # %% auto #0
 __all__ = ['ce_loss', 'gce_loss', 'phuber_ce_loss', 'mae_loss', 'dmi_loss', 'forward_corrected_loss',
-           'estimate_transition_anchor', 'ForwardCorrection']
+           'estimate_transition_anchor', 'copy_from_ce', 'TruncatedGCE', 'DMI', 'ForwardCorrection']
 
 # %% ../nbs/04_losses.ipynb #4c67197a
-def _check(logits:torch.Tensor, y:torch.Tensor):
+def _check(logits:torch.Tensor, # (B, K) logits
+           y:torch.Tensor, # (B,) integer labels in 0..K-1
+          ):
+    "Raise a ValueError naming the problem if `logits` and `y` do not fit together"
     if logits.ndim != 2: raise ValueError(f"logits must be batch x classes, got shape {tuple(logits.shape)}")
     if y.ndim != 1 or len(y) != len(logits): raise ValueError(f"{len(y)} labels for {len(logits)} logits rows")
     if len(y) and (y.min() < 0 or y.max() >= logits.shape[1]):
         raise ValueError(f"labels must lie in 0..{logits.shape[1]-1}, got {int(y.min())}..{int(y.max())}")
 
-def _reduce(l:torch.Tensor, reduction:str) -> torch.Tensor:
+# %% ../nbs/04_losses.ipynb #67c2651f
+def _reduce(l:torch.Tensor, # per-sample losses
+            reduction:str, # 'mean', 'sum' or 'none'
+           ) -> torch.Tensor:
+    "Reduce per-sample losses as asked"
     if reduction == 'mean': return l.mean()
     if reduction == 'sum': return l.sum()
     if reduction == 'none': return l
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
-def ce_loss(logits:torch.Tensor, y:torch.Tensor, reduction:str='mean') -> torch.Tensor:
+# %% ../nbs/04_losses.ipynb #c51f0d2a
+def ce_loss(logits:torch.Tensor, # (B, K) logits
+            y:torch.Tensor, # (B,) labels
+            reduction:str='mean', # 'mean', 'sum' or 'none'
+           ) -> torch.Tensor:
     "Cross-entropy -log p_y"
     _check(logits, y); return _reduce(F.cross_entropy(logits, y, reduction='none'), reduction)
 
-# %% ../nbs/04_losses.ipynb #3425825f
-def gce_loss(logits:torch.Tensor, y:torch.Tensor,
-             q:float=0.7, # 0 < q <= 1: towards CE (0) or MAE (1)
-             k:float|None=None, # truncation: constant loss for p_y <= k (the truncated L_q)
-             reduction:str='mean') -> torch.Tensor:
-    "Generalised cross-entropy (1 - p_y^q)/q, optionally truncated at p_y = k"
+# %% ../nbs/04_losses.ipynb #85f94e58
+def gce_loss(logits:torch.Tensor, # (B, K) logits
+             y:torch.Tensor, # (B,) labels
+             q:float=0.7, # 0 < q <= 1: towards CE (q -> 0) or MAE (q = 1)
+             k:float=0.5, # truncation level, 0 <= k < 1: a pruned sample has the constant loss (1 - k^q)/q
+             keep:torch.Tensor|str|None=None, # (B,) bool kept set (the rest is pruned); 'batch': p_y > k on this batch; None: all kept
+             reduction:str='mean', # 'mean', 'sum' or 'none'
+            ) -> torch.Tensor:
+    "Generalised cross-entropy (1 - p_y^q)/q; samples outside `keep` get the constant (1 - k^q)/q (truncated L_q)"
     _check(logits, y)
     if not 0 < q <= 1: raise ValueError(f"q must lie in (0, 1], got {q}")
-    p = F.softmax(logits, 1).gather(1, y[:, None])[:, 0]
-    l = (1 - p.clamp_min(1e-12) ** q) / q
-    if k is not None: l = torch.where(p <= k, torch.full_like(l, (1 - k ** q) / q), l)
+    if not 0 <= k < 1: raise ValueError(f"k must lie in [0, 1), got {k}")
+    logp = F.log_softmax(logits, 1).gather(1, y[:, None])[:, 0]
+    l = -torch.expm1(q * logp) / q                       # (1 - p^q)/q, accurate for small q
+    if isinstance(keep, str):
+        if keep != 'batch': raise ValueError(f"keep must be a mask, 'batch' or None, got {keep!r}")
+        keep = logp.detach().exp() > k
+    if keep is not None:
+        keep = torch.as_tensor(keep, device=l.device).bool()
+        if keep.shape != l.shape: raise ValueError(f"keep must have one entry per sample ({len(l)}), got shape {tuple(keep.shape)}")
+        l = torch.where(keep, l, torch.full_like(l, (1 - k ** q) / q))
     return _reduce(l, reduction)
 
 # %% ../nbs/04_losses.ipynb #1b522e3b
-def phuber_ce_loss(logits:torch.Tensor, y:torch.Tensor,
+def phuber_ce_loss(logits:torch.Tensor, # (B, K) logits
+                   y:torch.Tensor, # (B,) labels
                    tau:float=2.0, # the linear part starts below p_y = 1/tau (tau > 1)
-                   reduction:str='mean') -> torch.Tensor:
+                   reduction:str='mean', # 'mean', 'sum' or 'none'
+                  ) -> torch.Tensor:
     "Partially Huberised cross-entropy: linear in p_y below 1/tau, -log p_y above"
     _check(logits, y)
     if tau <= 1: raise ValueError(f"tau must exceed 1, got {tau}")
@@ -58,29 +83,44 @@ def phuber_ce_loss(logits:torch.Tensor, y:torch.Tensor,
     return _reduce(l, reduction)
 
 # %% ../nbs/04_losses.ipynb #aa0f52c3
-def mae_loss(logits:torch.Tensor, y:torch.Tensor, reduction:str='mean') -> torch.Tensor:
+def mae_loss(logits:torch.Tensor, # (B, K) logits
+             y:torch.Tensor, # (B,) labels
+             reduction:str='mean', # 'mean', 'sum' or 'none'
+            ) -> torch.Tensor:
     "Mean absolute error sum_c |onehot(y)_c - p_c| (= 2(1 - p_y))"
     _check(logits, y)
     p = F.softmax(logits, 1)
     return _reduce((F.one_hot(y, logits.shape[1]).to(p) - p).abs().sum(1), reduction)
 
 # %% ../nbs/04_losses.ipynb #6bcc4287
-def dmi_loss(logits:torch.Tensor, y:torch.Tensor, num_classes:int|None=None, eps:float=1e-3) -> torch.Tensor:
-    "Determinant-based mutual information loss -log(|det(onehot(y)^T softmax / B)| + eps)"
+def dmi_loss(logits:torch.Tensor, # (B, K) logits
+             y:torch.Tensor, # (B,) labels
+             num_classes:int|None=None, # K (default: the logits' width)
+             eps:float=1e-3, # added to |det U| inside the log, as in Xu et al.'s and LIMIT's code
+            ) -> torch.Tensor:
+    "Xu et al.'s L_DMI: -log(|det(onehot(y)^T softmax(logits))| + eps), U unnormalised as in the authors' code"
     _check(logits, y)
-    k = num_classes or logits.shape[1]
-    U = F.one_hot(y, k).to(logits.dtype).T @ F.softmax(logits, 1) / len(y)
+    if eps < 0: raise ValueError(f"eps must be >= 0, got {eps}")
+    U = F.one_hot(y, num_classes or logits.shape[1]).to(logits.dtype).T @ F.softmax(logits, 1)
     return -torch.log(torch.linalg.det(U).abs() + eps)
 
-# %% ../nbs/04_losses.ipynb #a6918786
-def forward_corrected_loss(logits:torch.Tensor, y:torch.Tensor,
-                           T:torch.Tensor, # transition matrix, rows = true class
-                           reduction:str='mean', clamp:float=1e-7) -> torch.Tensor:
+# %% ../nbs/04_losses.ipynb #57ccd55d
+def forward_corrected_loss(logits:torch.Tensor, # (B, K) logits
+                           y:torch.Tensor, # (B,) noisy labels
+                           T:torch.Tensor, # (K, K) transition matrix, rows = true class
+                           reduction:str='mean', # 'mean', 'sum' or 'none'
+                           clamp:str='probs', # clip the softmax before @ T ('probs', Patrini's and LIMIT's code), the product ('corrected'), or 'none'
+                           eps:float=1e-7, # clip to [eps, 1 - eps] (Patrini: 1e-7, LIMIT's code: 1e-10)
+                          ) -> torch.Tensor:
     "Forward-corrected cross-entropy -log((softmax(logits) @ T)[y])"
     _check(logits, y)
+    if clamp not in ('probs', 'corrected', 'none'): raise ValueError(f"clamp must be 'probs', 'corrected' or 'none', got {clamp!r}")
     T = torch.as_tensor(T, dtype=logits.dtype, device=logits.device)
     if T.shape != (logits.shape[1],) * 2: raise ValueError(f"T must be {logits.shape[1]} x {logits.shape[1]}, got {tuple(T.shape)}")
-    q = (F.softmax(logits, 1) @ T).clamp(clamp, 1.)
+    p = F.softmax(logits, 1)
+    if clamp == 'probs': p = p.clamp(eps, 1 - eps)
+    q = p @ T
+    if clamp == 'corrected': q = q.clamp(eps, 1.)
     return _reduce(-q.gather(1, y[:, None])[:, 0].log(), reduction)
 
 # %% ../nbs/04_losses.ipynb #e60928aa
@@ -100,31 +140,112 @@ def estimate_transition_anchor(probs:np.ndarray|torch.Tensor, # N x K noisy-labe
     return T / T.sum(1, keepdims=True)
 
 # %% ../nbs/04_losses.ipynb #3226f890
-def _loss_method(fn, name):
+def copy_from_ce(model:nn.Module, # the model to initialise (changed in place)
+                 ce_model:nn.Module, # the trained CE model
+                 bn_stats:bool=True, # also copy BatchNorm running statistics (False: parameters only, as LIMIT's code)
+                 strict:bool=True, # every parameter of `model` must come from `ce_model` (False: keep the missing ones)
+                ) -> nn.Module:
+    "Copy a trained CE model into `model`: its whole state, or its parameters only"
+    params = dict(ce_model.named_parameters())
+    sd = {k: v for k, v in ce_model.state_dict().items() if bn_stats or k in params}
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    if unexpected: raise ValueError(f"the CE model does not fit: keys {unexpected[:3]} are not in the model")
+    own = dict(model.named_parameters())
+    missing = [k for k in missing if k in own or bn_stats]
+    if strict and missing: raise ValueError(f"the CE model does not fit: {missing[:3]} missing")
+    return model
+
+# %% ../nbs/04_losses.ipynb #16646601
+def _loss_method(fn, # the loss function (logits, y, **kwargs)
+                 name:str, # the method's registered name
+                ):
+    "A factory of `LossMethod`s training with `fn`"
     def make(**kw): return LossMethod(fn, name=name, **kw)
     make.__doc__ = f"Train with `{fn.__name__}`"; return make
 
-for _n, _f in (('gce', gce_loss), ('phuber', phuber_ce_loss), ('mae', mae_loss), ('dmi', dmi_loss)):
+# %% ../nbs/04_losses.ipynb #4e287310
+for _n, _f in (('phuber', phuber_ce_loss), ('mae', mae_loss)):
     register_method(_n, _loss_method(_f, _n))
 
+# %% ../nbs/04_losses.ipynb #ea3b4be1
+class TruncatedGCE(Method):
+    "Truncated L_q (Zhang & Sabuncu): plain L_q for `start_prune` epochs, then samples outside the kept set {p_y > k} are pruned"
+    name = 'gce'
+    def __init__(self, q:float=0.7, # `gce_loss`'s q
+                 k:float=0.5, # truncation level: samples with p_y <= k are pruned
+                 start_prune:int=40, # epochs of plain L_q before the first prune set ([20] as implemented by Chou: 40)
+                 prune_every:int=10, # epochs between prune-set updates ([20]: 10, the ASIF code: 1); 0: decide on every batch
+                 prune_with:str='best', # the model that computes the prune set: 'best' (noisy-validation; the current one without validation) or 'current'
+                ):
+        if prune_with not in ('best', 'current'): raise ValueError(f"prune_with must be 'best' or 'current', got {prune_with!r}")
+        if start_prune < 0 or prune_every < 0: raise ValueError(f"start_prune and prune_every must be >= 0, got {start_prune}, {prune_every}")
+        self.q, self.k, self.start_prune, self.prune_every, self.prune_with = q, k, start_prune, prune_every, prune_with
+        self.keep, self._epoch, self._updated = None, 0, None
+    def setup(self, learner): self.keep = torch.ones(len(learner.train), dtype=torch.bool)
+    def update_prune_set(self, learner):
+        "Recompute the kept set {p_y > k} over the training set"
+        model = learner.model
+        if self.prune_with == 'best' and getattr(learner, '_best_state', None) is not None:
+            model = copy.deepcopy(learner.model); model.load_state_dict(learner._best_state)
+        logits, y = predict(model, learner.train, device=learner.device)
+        self.keep = F.softmax(logits, 1).gather(1, y[:, None])[:, 0] > self.k
+    def train_step(self, learner, x, y, idx):
+        e = self._epoch = learner.epoch
+        if self.prune_every and e >= self.start_prune and (e - self.start_prune) % self.prune_every == 0 and self._updated != e:
+            self.update_prune_set(learner); self._updated = e
+        return super().train_step(learner, x, y, idx)
+    def loss(self, out, y, idx):
+        if self._epoch < self.start_prune: keep = None
+        elif self.prune_every == 0: keep = 'batch'
+        else: keep = self.keep[torch.as_tensor(idx).cpu()]
+        return gce_loss(out.logits, y, self.q, self.k, keep)
+    def epoch_metrics(self):
+        pruning = self._epoch >= self.start_prune and self.prune_every
+        return dict(gce_kept=float(self.keep.float().mean()) if pruning and self.keep is not None else 1.0)
+    def state_dict(self): return dict(keep=self.keep, updated=self._updated)
+    def load_state_dict(self, d): self.keep, self._updated = d.get('keep', self.keep), d.get('updated')
+    def __repr__(self): return f"TruncatedGCE(q={self.q}, k={self.k}, start_prune={self.start_prune}, prune_every={self.prune_every})"
+
+# %% ../nbs/04_losses.ipynb #cbb82d3e
+register_method('gce', TruncatedGCE)
+
+# %% ../nbs/04_losses.ipynb #9f12d5ef
+class DMI(LossMethod):
+    "Xu et al.'s DMI loss, started from the CE model (`init_from_ce`)"
+    def __init__(self, eps:float=1e-3, # `dmi_loss`'s eps
+                 bn_stats:bool=True, # `init_from_ce` copies BatchNorm running statistics too (False: as LIMIT's code)
+                ):
+        super().__init__(dmi_loss, name='dmi', eps=eps)
+        self.bn_stats = bn_stats
+    def init_from_ce(self, learner, ce_model):
+        "Start the classifier from the CE model (whole state, or parameters only)"
+        copy_from_ce(learner.model, ce_model, self.bn_stats)
+    def __repr__(self): return f"DMI(eps={self.kwargs['eps']}, bn_stats={self.bn_stats})"
+
+# %% ../nbs/04_losses.ipynb #7ccc0b48
+register_method('dmi', DMI)
+
+# %% ../nbs/04_losses.ipynb #f552c80c
 class ForwardCorrection(LossMethod):
     "Patrini et al.'s forward correction; without `T`, T is estimated from the CE model it starts from (`init_from_ce`)"
     def __init__(self, T=None, # K x K transition matrix (rows = true class), or None to estimate it
                  percentile:float=97.0, # anchor rule of `estimate_transition_anchor`
+                 clamp:str='probs', # `forward_corrected_loss`'s clamp
+                 eps:float=1e-7, # `forward_corrected_loss`'s eps
+                 bn_stats:bool=True, # `init_from_ce` copies BatchNorm running statistics too (False: as LIMIT's code)
                 ):
-        super().__init__(forward_corrected_loss, name='fw')
-        self.T, self.percentile = T, percentile
+        super().__init__(forward_corrected_loss, name='fw', clamp=clamp, eps=eps)
+        self.T, self.percentile, self.bn_stats = T, percentile, bn_stats
     def init_from_ce(self, learner, ce_model):
-        "Estimate T from the CE model's softmax over the noisy training set, then start from its weights"
-        from .train import predict
+        "Estimate T from the CE model's softmax over the noisy training set, then start from the CE model"
         if self.T is None: self.T = estimate_transition_anchor(torch.softmax(predict(ce_model, learner.train, device=learner.device)[0], 1), self.percentile)
-        super().init_from_ce(learner, ce_model)
+        copy_from_ce(learner.model, ce_model, self.bn_stats)
     def loss(self, out, y, idx):
         if self.T is None: raise ValueError("FW needs a transition matrix: pass T=..., or start from a CE model (init_from_ce=True)")
-        return forward_corrected_loss(out.logits, y, self.T)
+        return forward_corrected_loss(out.logits, y, self.T, **self.kwargs)
     def state_dict(self): return dict(T=None if self.T is None else np.asarray(self.T).tolist())
     def load_state_dict(self, d): self.T = d.get('T', self.T)
-    def __repr__(self): return f"ForwardCorrection(T={'estimated' if self.T is None else 'given'})"
+    def __repr__(self): return f"ForwardCorrection(T={'estimated' if self.T is None else 'given'}, clamp={self.kwargs['clamp']}, bn_stats={self.bn_stats})"
 
+# %% ../nbs/04_losses.ipynb #f2777e39
 register_method('fw', ForwardCorrection)
-
