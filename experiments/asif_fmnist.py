@@ -35,6 +35,8 @@ METHODS = {  # label -> (method, kwargs, lr: None = --lr)
     'ASIF (code; per-loss ablation)': ('asif_code', dict(lambda_id=10.0, dynamics='per_loss', **IDENT), 1e-4),
     'ASIF (DANN; paper sign)': ('asif', dict(lambda_id=10.0, reversal='dann', **IDENT), None),  # Fig. 2: DANN instead of DGR
     'ASIF (DANN; code sign)': ('asif', dict(lambda_id=10.0, reversal='dann', dann_sign='code', **IDENT), None),
+    'ASIF (lr 1e-4)': ('asif', dict(lambda_id=10.0, **IDENT), 1e-4),  # Table VIII's lr with the paper's dynamics
+    'ASIF (lambda_id 100)': ('asif', dict(lambda_id=100.0, **IDENT), None),  # = lambda_id 10 without eq. 1's 1/C
 }
 
 def cfg(method, mk, seed, a, lr=None):
