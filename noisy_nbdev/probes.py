@@ -37,7 +37,10 @@ def extract_features(model:nn.Module, # a trained model exposing `features(x) ->
     return torch.cat(out) if out else torch.empty(0, getattr(model, 'feat_dim', 0))
 
 # %% ../nbs/08_probes.ipynb #abbd1230
-def _check_feats(feats, name='feats') -> torch.Tensor:
+def _check_feats(feats, # frozen features, N x d (tensor or array)
+                 name:str='feats', # argument name, for messages
+                ) -> torch.Tensor:
+    "`feats` as a float tensor, after checking it is a non-empty, finite N x d matrix"
     f = torch.as_tensor(feats)
     if f.ndim != 2: raise ValueError(f"{name} must be a 2-d N x d tensor, got shape {tuple(f.shape)}")
     if f.shape[0] == 0 or f.shape[1] == 0: raise ValueError(f"{name} must be non-empty, got shape {tuple(f.shape)}")
@@ -45,15 +48,24 @@ def _check_feats(feats, name='feats') -> torch.Tensor:
     if not torch.isfinite(f).all(): raise ValueError(f"{name} must be finite (found NaN or inf)")
     return f
 
-def _init_linear(d:int, n:int, g:torch.Generator) -> nn.Linear:
+# %% ../nbs/08_probes.ipynb #9eef7957
+def _init_linear(d:int, # input dimension
+                 n:int, # output dimension
+                 g:torch.Generator, # source of the random weights
+                ) -> nn.Linear:
     "An `nn.Linear(d, n)` with PyTorch's default init bounds (uniform in ±1/sqrt(d)), drawn from `g`"
     lin, b = nn.Linear(d, n), 1 / math.sqrt(d)
     with torch.no_grad():
         lin.weight.copy_((torch.rand(n, d, generator=g) * 2 - 1) * b); lin.bias.copy_((torch.rand(n, generator=g) * 2 - 1) * b)
     return lin
 
+# %% ../nbs/08_probes.ipynb #3b5c938e
 @torch.no_grad()
-def _full_eval(lin, x, y, chunk=4096) -> tuple[float, float]:
+def _full_eval(lin:nn.Module, # the linear layer
+               x:torch.Tensor, # all inputs, N x d
+               y:torch.Tensor, # their targets, N
+               chunk:int=4096, # rows per forward pass (bounds the memory of the N x C logits)
+              ) -> tuple[float, float]:
     "Mean cross-entropy and accuracy of `lin` over all of `x`, `y`, in chunks"
     loss, hits = 0., 0
     for i in range(0, len(x), chunk):
@@ -61,6 +73,7 @@ def _full_eval(lin, x, y, chunk=4096) -> tuple[float, float]:
         loss += F.cross_entropy(out, y[i:i+chunk], reduction='sum').item(); hits += (out.argmax(1) == y[i:i+chunk]).sum().item()
     return loss / len(x), hits / len(x)
 
+# %% ../nbs/08_probes.ipynb #84f12bef
 def identity_probe(feats:torch.Tensor, # frozen features of the N training samples, N x d
                    epochs:int=200, # at most this many epochs
                    lr:float=1e-2, # Adam learning rate
@@ -104,6 +117,7 @@ def feature_importance(weight:torch.Tensor, # linear classifier weight, C x d
     if w.ndim != 2: raise ValueError(f"weight must be C x d, got shape {tuple(w.shape)}")
     return w.abs().sum(0)
 
+# %% ../nbs/08_probes.ipynb #7936a7f3
 def pruning_sizes(d:int, # number of feature dimensions to start from
                   keep:float=0.75, # fraction of dimensions kept at each step
                   min_size:int=5, # the last size (Fig. 4 stops at five)
@@ -120,7 +134,17 @@ def pruning_sizes(d:int, # number of feature dimensions to start from
     return out + [min_size]
 
 # %% ../nbs/08_probes.ipynb #b21cdf58
-def _fit_linear(xtr, ytr, xte, yte, C, epochs, lr, bs, g, device) -> tuple[float, torch.Tensor, list[float]]:
+def _fit_linear(xtr:torch.Tensor, # training features, N x d
+                ytr:torch.Tensor, # training labels
+                xte:torch.Tensor, # test features, M x d
+                yte:torch.Tensor, # test labels
+                C:int, # number of classes
+                epochs:int, # training epochs
+                lr:float, # Adam learning rate
+                bs:int, # minibatch size
+                g:torch.Generator, # seeds the init and the shuffling
+                device, # where to train
+               ) -> tuple[float, torch.Tensor, list[float]]:
     "Train a fresh linear classifier; best test accuracy over the epochs, final weight, per-epoch test accuracy"
     lin = _init_linear(xtr.shape[1], C, g).to(device)
     opt = torch.optim.Adam(lin.parameters(), lr=lr)
@@ -134,13 +158,19 @@ def _fit_linear(xtr, ytr, xte, yte, C, epochs, lr, bs, g, device) -> tuple[float
         with torch.no_grad(): accs.append((lin(xte).argmax(1) == yte).float().mean().item())
     return max(accs), lin.weight.detach().cpu(), accs
 
-def _check_labels(y, n, name) -> torch.Tensor:
+# %% ../nbs/08_probes.ipynb #57578ae0
+def _check_labels(y, # labels (tensor or array)
+                  n:int, # the number of feature vectors they must match
+                  name:str, # argument name, for messages
+                 ) -> torch.Tensor:
+    "`y` as a long tensor, after checking it is a 1-d, non-negative integer vector of length `n`"
     y = torch.as_tensor(y)
     if y.ndim != 1 or y.dtype.is_floating_point: raise ValueError(f"{name} must be a 1-d integer tensor")
     if len(y) != n: raise ValueError(f"{len(y)} {name} for {n} feature vectors: they must match one to one")
     if len(y) and y.min() < 0: raise ValueError(f"{name} must be >= 0")
     return y.long()
 
+# %% ../nbs/08_probes.ipynb #975088de
 def feature_pruning(train_feats:torch.Tensor, # frozen features of the training set, N x d
                     train_y:torch.Tensor, # training labels (the possibly noisy ones the model was trained on)
                     test_feats:torch.Tensor, # frozen features of the test set, M x d
@@ -172,7 +202,7 @@ def feature_pruning(train_feats:torch.Tensor, # frozen features of the training 
     device = torch.device(device) if device is not None else xtr.device
     xtr, xte, ytr, yte = xtr.to(device), xte.to(device), ytr.to(device), yte.to(device)
     g = torch.Generator().manual_seed(seed)
-    kept, rows = torch.arange(d), []
+    kept, rows, w = torch.arange(d), [], None   # w: the previous classifier's weight, which ranks the dimensions
     for i, s in enumerate(sizes):
         if i: kept = kept[torch.argsort(feature_importance(w), descending=True, stable=True)[:s]].sort().values
         best, w, _ = _fit_linear(xtr[:, kept.to(device)], ytr, xte[:, kept.to(device)], yte, C, epochs, lr, bs, g, device)

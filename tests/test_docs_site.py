@@ -84,40 +84,48 @@ class CDP:
 
 
 class Page:
-    "One tab: load a URL, wait for the load event, run JS, record failed requests and JS exceptions"
+    "One tab: load a URL, wait until the network is idle, run JS, record failed requests and JS exceptions"
     def __init__(self, cdp):
         self.cdp = cdp
         tid = cdp.send('Target.createTarget', url='about:blank')['targetId']
         self.s = cdp.send('Target.attachToTarget', targetId=tid, flatten=True)['sessionId']
         for dom in ('Page', 'Network', 'Runtime'): cdp.send(f'{dom}.enable', session=self.s)
-        self.failed, self.exceptions = [], []
+        cdp.send('Page.setLifecycleEventsEnabled', session=self.s, enabled=True)   # `networkIdle`, below
+        self.failed, self.exceptions, self._urls, self.pending = [], [], {}, set()
 
-    def _drain(self, until=None, timeout=30):
+    def _drain(self, until, timeout=30):
+        "Record this tab's events until `until(method, params)` holds; TimeoutError after `timeout` seconds"
         end = time.time() + timeout
-        while time.time() < end:
-            try: e = self.cdp.events.get(timeout=max(0.01, end - time.time()))
-            except queue.Empty: break
+        while True:
+            try: e = self.cdp.events.get(timeout=max(0., end - time.time()))
+            except queue.Empty: raise TimeoutError(f'page not settled in {timeout}s; requests not seen to finish: '
+                                                   f'{[self._urls.get(r, r) for r in self.pending]}') from None
             if e.get('sessionId') != self.s: continue
             m, p = e['method'], e.get('params', {})
-            if m == 'Network.responseReceived' and p['response']['status'] >= 400:
+            if m == 'Network.requestWillBeSent': self._urls[p['requestId']] = p['request']['url']; self.pending.add(p['requestId'])
+            elif m == 'Network.responseReceived' and p['response']['status'] >= 400:
                 self.failed.append(f"{p['response']['status']} {p['response']['url']}")
-            elif m == 'Network.loadingFailed' and not p.get('canceled'):
-                self.failed.append(f"{p.get('errorText')} {self._urls.get(p['requestId'], p['requestId'])}")
-            elif m == 'Network.requestWillBeSent': self._urls[p['requestId']] = p['request']['url']
+            elif m == 'Network.loadingFinished': self.pending.discard(p['requestId'])
+            elif m == 'Network.loadingFailed':
+                self.pending.discard(p['requestId'])
+                if not p.get('canceled'): self.failed.append(f"{p.get('errorText')} {self._urls.get(p['requestId'], p['requestId'])}")
             elif m == 'Runtime.exceptionThrown':
                 d = p['exceptionDetails']; self.exceptions.append(d.get('exception', {}).get('description') or d['text'])
-            if until and m == until: return True
-        if until: raise TimeoutError(f'no {until} in {timeout}s')
+            if until(m, p): return
 
     def goto(self, url):
-        self.failed, self.exceptions, self._urls = [], [], {}
-        self.cdp.send('Page.navigate', session=self.s, url=url)
-        self._drain(until='Page.loadEventFired')
-        self.eval('new Promise(r => { const imgs = [...document.images].filter(i => !i.complete);'
-                  ' if (!imgs.length) return r(0); let n = imgs.length;'
-                  ' imgs.forEach(i => { i.addEventListener("load", () => --n || r(0)); i.addEventListener("error", () => --n || r(0)); });'
-                  ' setTimeout(() => r(1), 5000); })')
-        self._drain(timeout=0.3)   # late requests (the search index)
+        "Navigate, then wait for Chromium's `networkIdle` of this load and for the document and its images to be complete"
+        # networkIdle: no request in flight for 0.5 s by Chromium's own count, which covers what scripts fetch after
+        # the load event (the search index; the search worker's requests, reported to the worker, not to this tab).
+        # Waiting on events, with bounded timeouts that fail loudly, not sleeping a fixed time and hoping.
+        self.failed, self.exceptions, self._urls, self.pending = [], [], {}, set()
+        loader = self.cdp.send('Page.navigate', session=self.s, url=url)['loaderId']
+        self._drain(lambda m, p: m == 'Page.lifecycleEvent' and p['name'] == 'networkIdle' and p['loaderId'] == loader)
+        state = self.eval('new Promise(r => { const done = () => document.readyState == "complete" &&'
+                          ' [...document.images].every(i => i.complete); if (done()) return r(true);'
+                          ' const t = setInterval(() => { if (done()) { clearInterval(t); r(true); } }, 20);'
+                          ' setTimeout(() => { clearInterval(t); r(false); }, 10000); })')
+        assert state, f'{url}: document or images still loading after 10 s'
 
     def eval(self, js):
         r = self.cdp.send('Runtime.evaluate', session=self.s, expression=js, returnByValue=True, awaitPromise=True)

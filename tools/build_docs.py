@@ -9,14 +9,16 @@ Usage: python tools/build_docs.py [--out _site] [--build-dir _docs_build] [--kee
    `exec_show_docs` re-runs every cell that imports something; here only the `show_doc` cells run, in an execnb
    `CaptureShell` that has imported the notebook's module(s). Every other cell keeps the output saved in the
    notebook (the notebooks are never re-executed: some cells train networks).
-2. Each processed notebook becomes a Markdown page named as nbdev names it (`01_noise.ipynb` -> `noise.html`, so
-   the links in `_modidx.py` hold); figures saved in the notebook become image files beside it; links to
-   notebooks and to the package's hosted docs become links between pages.
+2. nbconvert's `MarkdownExporter` turns each processed notebook into a Markdown page (its Markdown template, with
+   our wrappers for outputs; `ExtractOutputPreprocessor` / `ExtractAttachmentsPreprocessor` write the figures and
+   attachments as files beside it), named as nbdev names pages (`01_noise.ipynb` -> `noise.html`, so the links in
+   `_modidx.py` hold). Ours: Quarto's cell options (nbdev's show_doc cells carry `echo: false`), show_doc headings
+   given the anchors nbdev's doclinks use, links to notebooks and to the hosted docs made links between pages.
 3. MkDocs (Material theme) renders the pages with `--strict`, so a broken link between pages or a missing anchor
    fails the build; the config is generated into the build folder. TeX (`$...$`) becomes MathML (latex2mathml),
    so nothing is fetched at view time (no fonts or scripts from a CDN).
 """
-import argparse, base64, html, json, os, re, shutil, subprocess, sys, time
+import argparse, html, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +43,6 @@ _SOURCE_PARTIAL = """<a href="{{ config.repo_url }}" title="{{ lang.t('source') 
 </a>
 """
 _ASSETS = {'.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp', '.pdf', '.csv', '.txt'}
-_ANSI = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
 _LIST_ITEM = re.compile(r'^([-*+]|\d+[.)])\s')
 _FENCE = re.compile(r'^\s*(```|~~~)')
 _QUARTO_OPT = re.compile(r'^#\|\s*([\w-]+)\s*:\s*(.*?)\s*$')
@@ -113,6 +114,78 @@ def process_notebook(path, lib_name):
 
 
 # --------------------------------------------------------------------------------------------- 2. to Markdown
+# nbconvert's Markdown template with our wrappers: outputs in `.nb-output` blocks (Markdown inside them via
+# md_in_html), text in fences no backtick run can close, tracebacks marked `.nb-error` (the docs test looks for
+# them), show_doc's Markdown as it is, figures by the file names ExtractOutputPreprocessor gave them.
+_TEMPLATE = r"""{%- extends 'index.md.j2' -%}
+{% block input %}
+{%- if cell.metadata.get('code_fold') %}
+???{{ '+' if cell.metadata.code_fold == 'show' }} note "{{ cell.metadata.code_summary }}"
+
+{{ cell.source | fence('python') | indent4 }}
+{% else %}
+{{ cell.source | fence('python') }}
+{% endif %}
+{% endblock input %}
+
+{% block output %}
+{%- if output.output_type == 'error' %}
+<div class="nb-output nb-error" markdown="1">
+
+{{ output.traceback | join('\n') | strip_ansi | fence }}
+
+</div>
+{% elif 'text/markdown' in output.get('data', {}) %}
+{{ output.data['text/markdown'] }}
+{% else %}
+<div class="nb-output" markdown="1">
+{{ super() }}
+</div>
+{% endif %}
+{% endblock output %}
+
+{% block stream %}
+{{ output.text | strip_ansi | fence }}
+{% endblock stream %}
+{% block data_text scoped %}
+{{ output.data['text/plain'] | strip_ansi | fence }}
+{% endblock data_text %}
+{% block data_html scoped %}
+<div class="nb-html" markdown="0">
+{{ output.data['text/html'] | trim }}
+</div>
+{% endblock data_html %}
+"""
+_CELL_KEYS = {'cell_type', 'id', 'metadata', 'source', 'outputs', 'execution_count', 'attachments'}
+_PRIORITY = ['text/markdown', 'image/svg+xml', 'image/png', 'image/jpeg', 'text/html', 'text/latex', 'text/plain']
+
+
+def _make_site_preprocessor(site):
+    from nbconvert.preprocessors import Preprocessor
+
+    class SitePreprocessor(Preprocessor):
+        "What nbconvert cannot know: Quarto cell options, Python-Markdown's list rule, show_doc heading anchors"
+        def preprocess_cell(self, cell, resources, index):
+            if cell.cell_type == 'markdown': cell.source = site.fix_markdown(cell.source); return cell, resources
+            if cell.cell_type != 'code': return cell, resources
+            # Quarto's `#| key: value` lines, which nbdev leaves for Quarto (show_doc cells get `echo: false`)
+            opts, lines = {}, cell.source.splitlines()
+            while lines and (m := _QUARTO_OPT.match(lines[0])):
+                opts[m.group(1)] = m.group(2).strip('"\''); lines.pop(0)
+            cell.source = '\n'.join(lines).strip('\n')
+            if 'false' in (opts.get('echo'), opts.get('include')) or not cell.source.strip():
+                cell.metadata.setdefault('transient', {})['remove_source'] = True   # nbconvert's templates honour it
+            if 'false' in (opts.get('output'), opts.get('include')): cell.outputs = []
+            if 'code-fold' in opts: cell.metadata.update(code_fold=opts['code-fold'], code_summary=opts.get('code-summary', 'Code'))
+            cell.outputs = [o for o in cell.outputs if o.output_type != 'stream' or o.text.strip()]
+            if 'show_doc' in cell.source:
+                for o in cell.outputs:
+                    if 'text/markdown' in o.get('data', {}):
+                        o.data['text/markdown'] = site.show_doc_md(_text(o.data['text/markdown']), resources['page'])
+            return cell, resources
+    return SitePreprocessor
+
+
 class Site:
     def __init__(self, nbs, docs_dir, doc_url):
         from nbdev.config import nbpath2html
@@ -121,6 +194,16 @@ class Site:
         self.pages = set(self.page_of.values())
         self.anchors = {}        # page -> anchors of its show_doc headings
         self.n_unlinked = 0
+        from jinja2 import DictLoader
+        from nbconvert import MarkdownExporter
+        from traitlets.config import Config
+        self.exporter = MarkdownExporter(
+            config=Config({'NbConvertBase': {'display_data_priority': _PRIORITY},
+                           'CoalesceStreamsPreprocessor': {'enabled': True}}),
+            extra_loaders=[DictLoader({'site.md.j2': _TEMPLATE})], template_file='site.md.j2',
+            filters={'fence': _fence,
+                     'indent4': lambda s: '\n'.join('    ' + l if l else '' for l in s.splitlines())},
+            preprocessors=[_make_site_preprocessor(self)])
 
     # ---- links
     def _target(self, url):
@@ -179,76 +262,26 @@ class Site:
             return f'{m.group(1)} {esc} {{ #{anchor} data-toc-label="{html.escape(nm)}" }}'
         return re.sub(r"^(#{1,6})[ \t]+(.+?)[ \t]*$", head, md, count=1, flags=re.M)
 
-    def output_md(self, o, page, stem, n):
-        ot = o.get('output_type')
-        if ot == 'stream':
-            txt = _ANSI.sub('', _text(o.get('text')))
-            return _fence(txt) if txt.strip() else ''
-        if ot == 'error':   # shown, so that the docs test sees it (and fails)
-            tb = _ANSI.sub('', '\n'.join(o.get('traceback') or [f"{o.get('ename')}: {o.get('evalue')}"]))
-            return f'<div class="nb-output nb-error" markdown="1">\n\n{_fence(tb)}\n\n</div>'
-        data = o.get('data', {})
-        if 'text/markdown' in data: return _text(data['text/markdown'])
-        for mime, ext in (('image/png', 'png'), ('image/jpeg', 'jpg'), ('image/gif', 'gif'), ('image/svg+xml', 'svg')):
-            if mime in data:
-                d = self.docs_dir/f'{stem}_files'; d.mkdir(parents=True, exist_ok=True)
-                f = d/f'output_{n}.{ext}'
-                raw = _text(data[mime])
-                f.write_bytes(raw.encode() if ext == 'svg' else base64.b64decode(raw))
-                alt = re.sub(r'[\[\]<>]', '', _text(data.get('text/plain', 'figure'))).strip() or 'figure'
-                return f'![{alt}]({f.parent.name}/{f.name})'
-        if 'text/html' in data:
-            return f'<div class="nb-output nb-html" markdown="0">\n{_text(data["text/html"]).strip()}\n</div>'
-        if 'text/latex' in data: return _text(data['text/latex'])
-        if 'text/plain' in data: return _fence(_ANSI.sub('', _text(data['text/plain'])))
-        return ''
-
     def page_md(self, nb, page):
-        "A processed notebook as a Markdown page: (markdown, title)"
-        stem = page[:-3]
-        fm, blocks, n_out = {}, [], 0
-        for cell in nb.cells:
-            src = _text(cell.get('source'))
-            if cell.cell_type == 'raw':
-                if src.startswith('---'):
-                    import yaml
-                    fm.update(yaml.safe_load(src.strip().strip('-')) or {})
-                continue
-            if cell.cell_type == 'markdown':
-                for name, bundle in (cell.get('attachments') or {}).items():   # pasted images: files beside the page
-                    mime, data = next(iter(bundle.items()))
-                    d = self.docs_dir/f'{stem}_files'; d.mkdir(parents=True, exist_ok=True)
-                    (d/name).write_bytes(_text(data).encode() if 'svg' in mime else base64.b64decode(_text(data)))
-                    src = src.replace(f'attachment:{name}', f'{d.name}/{name}')
-                blocks.append(self.fix_markdown(src)); continue
-            opts, lines = {}, src.splitlines()
-            while lines and (m := _QUARTO_OPT.match(lines[0])):
-                opts[m.group(1)] = m.group(2).strip('"\''); lines.pop(0)
-            code = '\n'.join(lines).strip('\n')
-            if opts.get('include') == 'false': continue
-            cell_blocks = []
-            if code.strip() and opts.get('echo') != 'false':
-                if 'code-fold' in opts:   # `#| exports` cells: collapsible, open like Quarto's `code-fold: show`
-                    summary = opts.get('code-summary', 'Code')
-                    body = '\n'.join('    ' + l if l else '' for l in _fence(code, 'python').splitlines())
-                    cell_blocks.append(f'???{"+" if opts["code-fold"] == "show" else ""} note "{summary}"\n\n{body}')
-                else: cell_blocks.append(_fence(code, 'python'))
-            if opts.get('output') != 'false':
-                outs = []
-                for o in cell.get('outputs', []):
-                    n_out += 1
-                    md = self.output_md(o, page, stem, n_out)
-                    if not md.strip(): continue
-                    if o.get('output_type') != 'error' and 'text/markdown' in o.get('data', {}):
-                        outs.append(self.show_doc_md(md, page) if 'show_doc' in src else md)
-                    elif o.get('output_type') == 'error': outs.append(md)
-                    else: outs.append(f'<div class="nb-output" markdown="1">\n\n{md}\n\n</div>')
-                cell_blocks += outs
-            blocks += cell_blocks
+        "A processed notebook as a Markdown page (nbconvert), its figures and attachments written beside it: (markdown, title)"
+        import nbformat, yaml
+        from fastcore.nbio import nb2dict
+        stem, fm = page[:-3], {}
+        for c in nb.cells:   # nbdev's frontmatter: the title and description
+            if c.cell_type == 'raw' and _text(c.get('source')).startswith('---'):
+                fm.update(yaml.safe_load(_text(c.source).strip().strip('-')) or {})
+        d = nb2dict(nb)   # nbformat's cell fields only (nbdev's processors add a few; nbconvert validates)
+        d['cells'] = [{k: v for k, v in c.items() if k in _CELL_KEYS} for c in d['cells'] if c['cell_type'] != 'raw']
+        for c in d['cells']: c['metadata'].pop('execution', None)   # execnb's timings (a float where strings go)
+        node = nbformat.reads(json.dumps(d), as_version=4)   # multiline strings rejoined
+        body, res = self.exporter.from_notebook_node(node, resources={'unique_key': stem, 'page': page,
+                                                                      'output_files_dir': f'{stem}_files'})
+        for name, data in res.get('outputs', {}).items():   # figures, attachments: ExtractOutput/ExtractAttachments
+            f = self.docs_dir/name; f.parent.mkdir(parents=True, exist_ok=True); f.write_bytes(data)
         title = str(fm.get('title') or stem)
         head = f'# {title}'
         if fm.get('description'): head += f'\n\n{fm["description"]}\n{{ .nb-description }}'
-        return head + '\n\n' + '\n\n'.join(b.strip('\n') for b in blocks if b.strip()) + '\n', title
+        return head + '\n\n' + body.strip('\n') + '\n', title
 
 
 # --------------------------------------------------------------------------------------------- 3. MkDocs
