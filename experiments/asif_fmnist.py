@@ -82,7 +82,7 @@ def main(seeds:int=3, epochs:int=20, n:int=4000, rate:float=0.8, lr:float=1e-3,
             losses, mask = np.load(p/'sample_losses.npy'), np.load(p/'noise_mask.npy')
             scores = loss_scores(losses, [-1])
             det = detect_noisy(scores, mask, rate=rate).metrics  # the paper's rule: top N x eta (nominal rate)
-            det_o = detect_noisy(scores, mask, rate=float(mask.mean())).metrics  # oracle: the realised rate
+            det_o = detect_noisy(scores, mask, oracle_rate=True).metrics  # oracle: N x the realised rate
             row = dict(method=label, seed=s, last_f1=res['last']['test_f1'], best_val_f1=res['best_val']['test_f1'],
                        best_val_epoch=res['best_val']['epoch'], oracle_f1=res['oracle_best_test']['test_f1'],
                        last_acc=res['last']['test_acc'], detect_f1=det['f1'], detect_bacc=det['balanced_accuracy'],
