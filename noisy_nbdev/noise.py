@@ -20,7 +20,10 @@ class NoisyLabels(NamedTuple):
     mask: np.ndarray    # True where the label was changed
     rate: float         # realised fraction of changed labels
 
-def _as_labels(labels, num_classes:int|None=None) -> np.ndarray:
+# %% ../nbs/01_noise.ipynb #ba26c62f
+def _as_labels(labels, # integer labels (list, NumPy array or torch tensor)
+               num_classes:int|None=None, # if given, labels must lie in 0..num_classes-1
+              ) -> np.ndarray:
     "Validate labels: integers in 0..num_classes-1, returned as an int64 array"
     if hasattr(labels, 'detach'): labels = labels.detach().cpu().numpy()
     a = np.asarray(labels)
@@ -35,10 +38,17 @@ def _as_labels(labels, num_classes:int|None=None) -> np.ndarray:
             raise ValueError(f"labels must lie in 0..{num_classes-1}, got values in {a.min()}..{a.max()}")
     return a
 
-def _check_rate(rate:float):
+# %% ../nbs/01_noise.ipynb #ff80bec3
+def _check_rate(rate:float, # noise rate, must lie in [0, 1]
+               ) -> None:
+    "Raise a ValueError unless `rate` is a probability"
     if not (0 <= rate <= 1): raise ValueError(f"noise rate must lie in [0, 1], got {rate}")
 
-def _result(clean, noisy) -> NoisyLabels:
+# %% ../nbs/01_noise.ipynb #89b5a040
+def _result(clean:np.ndarray, # clean int64 labels
+            noisy:np.ndarray, # noisy int64 labels of the same samples
+           ) -> NoisyLabels:
+    "Package noisy labels with their mask (noisy != clean) and realised rate"
     mask = noisy != clean
     return NoisyLabels(noisy, mask, float(mask.mean()) if len(mask) else 0.)
 
@@ -63,18 +73,27 @@ def symmetric_noise(labels:Sequence[int], # clean labels, integers in 0..num_cla
     else: noisy[sel] = (y[sel] + rng.integers(1, num_classes, sel.sum())) % num_classes  # a uniform *other* class
     return _result(y, noisy)
 
-# %% ../nbs/01_noise.ipynb #f6fec185
+# %% ../nbs/01_noise.ipynb #eacf625e
 PAIR_PRESETS = {
-    'limit_cifar10': {9: 1, 2: 0, 4: 7, 3: 5},
-    'asif_cifar10': {0: 2, 2: 0, 1: 9, 9: 1, 3: 5, 5: 3, 4: 7, 7: 4},
+    'limit_cifar10': {9: 1, 2: 0, 4: 7, 3: 5},  # LIMIT Sec. 4.2: one-directional
+    'asif_cifar10': {0: 2, 2: 0, 1: 9, 9: 1, 3: 5, 5: 3, 4: 7, 7: 4},  # the ASIF code: both directions
 }
 
-def _pairs(pairs) -> dict:
+# %% ../nbs/01_noise.ipynb #54e56c79
+def _pairs(pairs:dict|str, # {source: target} or a preset name from `PAIR_PRESETS`
+           num_classes:int|None=None, # if given, every class of a pair must lie in 0..num_classes-1
+          ) -> dict:
+    "Resolve and validate a pair mapping as an int -> int dict"
     if isinstance(pairs, str):
         if pairs not in PAIR_PRESETS: raise ValueError(f"unknown pair preset {pairs!r}; choose one of {', '.join(PAIR_PRESETS)}")
-        return PAIR_PRESETS[pairs]
-    return {int(k): int(v) for k, v in dict(pairs).items()}
+        pairs = PAIR_PRESETS[pairs]
+    pm = {int(k): int(v) for k, v in dict(pairs).items()}
+    if any(s == t for s, t in pm.items()): raise ValueError("a pair maps a class to itself")
+    if num_classes is not None and pm and (min(*pm, *pm.values()) < 0 or max(*pm, *pm.values()) >= num_classes):
+        raise ValueError(f"pairs must map classes in 0..{num_classes-1}, got {pm}")
+    return pm
 
+# %% ../nbs/01_noise.ipynb #ac375890
 def pair_noise(labels:Sequence[int], # clean labels
                rate:float, # probability that a sample of a source class flips to its target
                pairs:dict|str='asif_cifar10', # {source: target} or a preset name from `PAIR_PRESETS`
@@ -84,8 +103,7 @@ def pair_noise(labels:Sequence[int], # clean labels
     "Class-dependent noise: each sample of a source class flips to its paired class with probability `rate`"
     pm, _ = _pairs(pairs), _check_rate(rate)
     k = num_classes if num_classes is not None else max([*pm, *pm.values(), *np.asarray(labels, dtype=float).astype(int).tolist(), 1]) + 1
-    y = _as_labels(labels, k)
-    if any(s == t for s, t in pm.items()): raise ValueError("a pair maps a class to itself")
+    y, pm = _as_labels(labels, k), _pairs(pm, k)
     rng = np.random.default_rng(seed)
     flip = rng.random(len(y)) < rate
     noisy = y.copy()
@@ -111,8 +129,11 @@ def instance_dependent_noise(labels:Sequence[int], # clean labels
     noisy[top] = targets[top]
     return _result(y, noisy)
 
-# %% ../nbs/01_noise.ipynb #0fd5a875
-def transition_matrix(clean:Sequence[int], noisy:Sequence[int], num_classes:int) -> np.ndarray:
+# %% ../nbs/01_noise.ipynb #8e04d504
+def transition_matrix(clean:Sequence[int], # clean labels, integers in 0..num_classes-1
+                      noisy:Sequence[int], # noisy labels of the same samples
+                      num_classes:int, # number of classes K
+                     ) -> np.ndarray:
     "Empirical T[i, j] = P(noisy = j | clean = i) (rows = true class; an absent class gets an identity row)"
     c, n = _as_labels(clean, num_classes), _as_labels(noisy, num_classes)
     if len(c) != len(n): raise ValueError(f"{len(c)} clean labels but {len(n)} noisy labels")
@@ -120,12 +141,16 @@ def transition_matrix(clean:Sequence[int], noisy:Sequence[int], num_classes:int)
     tot = counts.sum(1, keepdims=True)
     return np.where(tot > 0, counts / np.maximum(tot, 1), np.eye(num_classes))
 
-def to_cleanlab(T:np.ndarray) -> np.ndarray:
+# %% ../nbs/01_noise.ipynb #bb0c5b2e
+def to_cleanlab(T:np.ndarray, # transition matrix with rows = true class
+               ) -> np.ndarray:
     "Convert a rows-are-true-class T into cleanlab's `noise_matrix` (columns are the true class)"
     return np.asarray(T).T.copy()
 
+# %% ../nbs/01_noise.ipynb #8102f6dd
 def noise_transition(kind:str, # 'symmetric' or 'pair'
-                     rate:float, num_classes:int,
+                     rate:float, # flip probability p (symmetric: of every label; pair: of each source class's labels)
+                     num_classes:int, # number of classes K
                      pairs:dict|str='asif_cifar10', # for pair noise
                      include_true_class:bool=False, # symmetric: the ASIF code's redraw over all K classes
                     ) -> np.ndarray:
@@ -136,6 +161,6 @@ def noise_transition(kind:str, # 'symmetric' or 'pair'
         return (1 - rate) * np.eye(k) + rate / (k - 1) * (np.ones((k, k)) - np.eye(k))
     if kind == 'pair':
         T = np.eye(k)
-        for s, t in _pairs(pairs).items(): T[s, s], T[s, t] = 1 - rate, rate
+        for s, t in _pairs(pairs, k).items(): T[s, s], T[s, t] = 1 - rate, rate
         return T
     raise ValueError(f"unknown noise kind {kind!r}; choose 'symmetric' or 'pair'")
