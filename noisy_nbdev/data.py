@@ -6,16 +6,19 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #706f4658
 from __future__ import annotations
-import os, gzip, pickle, shutil
+import os, gzip, math, pickle, secrets, warnings, zlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+try: import fcntl   # POSIX file locks (absent on Windows)
+except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['NORM_STATS', 'DATASETS', 'cache_root', 'data_root', 'TensorData', 'prepare_idx_root', 'Clothing1M', 'make_synthetic',
-           'load_dataset', 'show_images', 'split_train_val', 'take']
+__all__ = ['NORM_STATS', 'DATASETS', 'cache_root', 'data_root', 'TensorData', 'check_idx', 'extract_idx', 'prepare_idx_root',
+           'Clothing1M', 'make_synthetic', 'load_dataset', 'show_images', 'split_train_val', 'take']
 
 # %% ../nbs/00_data.ipynb #5566aa98
 def cache_root() -> Path:
@@ -129,29 +132,120 @@ def _how_to_get(name:str, # a name in `DATASETS`
            }.get(name, '')
 
 # %% ../nbs/00_data.ipynb #e5971498
+def check_idx(path:str|Path, # an uncompressed IDX file
+              ndim:int, # the number of dimensions it must have: 3 for images, 1 for labels
+              what:str|None=None, # how error messages name the file (default: its path)
+             ) -> tuple[int, ...]:
+    "The dimensions of the unsigned-byte IDX file at `path`, after checking its magic number and that its size matches"
+    what = what or str(path)
+    with open(path, 'rb') as f: head, size = f.read(4 + 4*ndim), os.fstat(f.fileno()).st_size
+    magic = bytes([0, 0, 0x08, ndim])
+    if head[:4] != magic:
+        raise ValueError(f"{what}: expected an IDX file of unsigned bytes with {ndim} dimension(s), starting with the magic "
+                         f"number 0x{magic.hex()}; found {'0x' + head[:4].hex() if head else 'an empty file'}")
+    if len(head) < 4 + 4*ndim: raise ValueError(f"{what}: truncated: expected an IDX header of {4 + 4*ndim} bytes, found {size}")
+    dims = tuple(int.from_bytes(head[i:i+4], 'big') for i in range(4, 4 + 4*ndim, 4))
+    want = 4 + 4*ndim + math.prod(dims)
+    if size != want:
+        raise ValueError(f"{what}: {'truncated' if size < want else 'too long'}: its header announces "
+                         f"{' x '.join(map(str, dims))} bytes, so it should hold {want:,} bytes; found {size:,}")
+    return dims
+
+# %% ../nbs/00_data.ipynb #0b31ab47
+@contextmanager
+def _file_lock(path:Path, # the lock file (created if missing, never removed)
+              ):
+    "Hold an exclusive `fcntl.flock` lock on `path` during a `with` block; yields whether a lock is held"
+    with open(path, 'ab') as f:
+        locked = fcntl is not None
+        if locked:
+            try: fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            except OSError: locked = False   # a file system that refuses locks (some network mounts)
+        yield locked   # closing the file releases the lock, also when the block raises or the process dies
+
+# %% ../nbs/00_data.ipynb #c0582d19
+def _cache_problem(out:Path, # the extracted file in the cache
+                   src:Path, # the .gz file it was extracted from
+                   ndim:int, # its number of dimensions
+                  ) -> str:
+    "Why the cached `out` cannot be used: 'missing', 'older than its source' or what `check_idx` found ('' if it can)"
+    if not out.exists(): return 'missing'
+    if out.stat().st_mtime < src.stat().st_mtime: return 'older than its source'
+    try: check_idx(out, ndim)
+    except (ValueError, OSError) as e: return str(e)
+    return ''
+
+# %% ../nbs/00_data.ipynb #c0e53adc
+def extract_idx(src:Path, # a gzipped IDX file
+                out:Path, # where its decompressed copy goes, in a writable cache folder that exists
+                ndim:int, # its number of dimensions: 3 for images, 1 for labels
+                name:str='', # data set name, for messages
+               ) -> Path:
+    "Decompress `src` into `out` unless a complete, up-to-date copy is there; safe when several processes do it at once"
+    if not _cache_problem(out, src, ndim): return out
+    with _file_lock(out.parent/f'.{out.name}.lock') as locked:
+        problem = _cache_problem(out, src, ndim)          # another process may have extracted it while we waited
+        if not problem: return out
+        if problem not in ('missing', 'older than its source'): warnings.warn(f"extracting {src} again, the cached copy is damaged: {problem}")
+        if locked:                                         # every extractor holds the lock, so these are a dead process's
+            for stale in out.parent.glob(f'.{out.name}.*.part'): stale.unlink(missing_ok=True)
+        tmp = out.parent/f'.{out.name}.{os.getpid()}.{secrets.token_hex(4)}.part'
+        try:
+            with gzip.open(src, 'rb') as fi, open(tmp, 'wb') as fo:
+                while True:
+                    try: chunk = fi.read(1 << 20)
+                    except (OSError, EOFError, zlib.error) as e:
+                        raise ValueError(f"{name}: {src} is not a readable gzip file ({e}). Replace it: {_how_to_get(name)}.") from None
+                    if not chunk: break
+                    fo.write(chunk)
+                fo.flush(); os.fsync(fo.fileno())
+            try: check_idx(tmp, ndim, what=f"{name}: {src} (decompressed)")
+            except ValueError as e: raise ValueError(f"{e}. Replace it: {_how_to_get(name)}.") from None
+            os.replace(tmp, out)
+        finally: tmp.unlink(missing_ok=True)
+        if os.name == 'posix':                             # make the rename itself durable
+            fd = os.open(out.parent, os.O_RDONLY)
+            try: os.fsync(fd)
+            finally: os.close(fd)
+    return out
+
+# %% ../nbs/00_data.ipynb #902dc493
+def _check_idx_set(name:str, # data set name, for messages
+                   files:dict, # the four uncompressed IDX files, by their names in `_IDX_FILES`
+                   shown:dict, # how messages name them (the .gz archives they came from, or the files themselves)
+                  ) -> None:
+    "Check the four IDX files of a data set: each header and size (`check_idx`), and as many labels as images per split"
+    try: dims = {f: check_idx(files[f], 3 if 'idx3' in f else 1, what=f"{name}: {shown[f]}") for f in _IDX_FILES}
+    except ValueError as e: raise ValueError(f"{e}. Replace it: {_how_to_get(name)}.") from None
+    for s in ('train', 't10k'):
+        im, lb = f'{s}-images-idx3-ubyte', f'{s}-labels-idx1-ubyte'
+        if dims[im][0] != dims[lb][0]:
+            raise ValueError(f"{name}: {shown[im]} holds {dims[im][0]} images but {shown[lb]} holds {dims[lb][0]} labels; "
+                             f"expected one label per image. {_how_to_get(name)}.")
+
+# %% ../nbs/00_data.ipynb #ff6947cf
 def prepare_idx_root(name:str, # 'mnist' or 'fashion_mnist'
                      root:str|Path|None=None, # data root holding `<Class>/raw/`
                      download:bool=False, # let torchvision download when the files are missing
                     ) -> Path:
-    "A root where torchvision finds the uncompressed IDX files, extracting `.gz` files into the cache if needed"
+    "A root where torchvision finds checked, uncompressed IDX files, extracting `.gz` files into the cache if needed"
     root, folder = data_root(root), _TV_FOLDER[name]
     raw = root/folder/'raw'
-    if all((raw/f).exists() for f in _IDX_FILES): return root
-    gz = [raw/f'{f}.gz' for f in _IDX_FILES]
-    if all(g.exists() for g in gz):
+    if all((raw/f).exists() for f in _IDX_FILES):
+        files = {f: raw/f for f in _IDX_FILES}
+        _check_idx_set(name, files, files)
+        return root
+    gz = {f: raw/f'{f}.gz' for f in _IDX_FILES}
+    if all(g.exists() for g in gz.values()):
         dest_root = cache_root()/'data'/'extracted'
         dest = dest_root/folder/'raw'
-        dest.mkdir(parents=True, exist_ok=True)
-        for g in gz:
-            out = dest/g.stem
-            if out.exists() and out.stat().st_mtime >= g.stat().st_mtime: continue
-            tmp = out.with_suffix('.part')
-            try:
-                with gzip.open(g, 'rb') as fi, open(tmp, 'wb') as fo: shutil.copyfileobj(fi, fo)
-            except (OSError, EOFError) as e:
-                tmp.unlink(missing_ok=True)
-                raise RuntimeError(f"{name}: {g} is not a readable gzip file ({e}). Replace it: {_how_to_get(name)}.") from None
-            tmp.replace(out)
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+            files = {f: extract_idx(g, dest/f, 3 if 'idx3' in f else 1, name) for f, g in gz.items()}
+        except OSError as e:
+            raise RuntimeError(f"{name}: could not extract {raw} into the cache {dest} ({e}). "
+                               "Set NOISY_NBDEV_CACHE to a writable folder with free space.") from None
+        _check_idx_set(name, files, gz)
         return dest_root
     if download: return root
     raise FileNotFoundError(
@@ -171,6 +265,55 @@ def _tv_cifar(name:str, # 'cifar10' or 'cifar100'
                                              meta={**base.meta, 'md5': None}))
 
 # %% ../nbs/00_data.ipynb #0bcddfe2
+def _cifar_error(name:str, # 'cifar10' or 'cifar100'
+                 root:Path, # the data root
+                 train:bool, # the split that was being read
+                 verify:bool, # whether md5 sums were checked
+                 err:Exception, # what reading the folder raised
+                ) -> Exception:
+    "One clear error for a CIFAR folder that could not be read, naming its first missing or damaged file"
+    from torchvision.datasets.utils import check_integrity
+    base = _tv_cifar(name, True); folder, lk = Path(root)/base.base_folder, ('labels' if name == 'cifar10' else 'fine_labels')
+    for f, md5 in (base.train_list if train else base.test_list) + [[base.meta['filename'], base.meta['md5']]]:
+        p = folder/f
+        if not p.exists(): return FileNotFoundError(f"{name}: expected {p} (a python-pickle batch); reading the folder "
+                                                    f"gave {type(err).__name__}: {err}. {_how_to_get(name)}.")
+        if verify and not check_integrity(str(p), md5):
+            return ValueError(f"{name}: {p} does not match torchvision's md5 sum {md5}: it is corrupted or another "
+                              f"version. {_how_to_get(name)}, or pass verify=False.")
+        try:
+            with open(p, 'rb') as fh: entry = pickle.load(fh, encoding='latin1')
+        except Exception as e:   # pickle raises many kinds of errors on damaged bytes
+            return ValueError(f"{name}: {p} is truncated or corrupt ({type(e).__name__}: {e}); expected a complete "
+                              f"python-pickle file. Replace it: {_how_to_get(name)}.")
+        key = base.meta['key'] if f == base.meta['filename'] else lk
+        if not (isinstance(entry, dict) and key in entry):
+            return ValueError(f"{name}: {p}: expected a pickled dict with the key {key!r}; found a {type(entry).__name__}"
+                              + (f" with keys {list(entry)}" if isinstance(entry, dict) else ''))
+        if key == lk and np.shape(entry.get('data')) != (len(entry[lk]), 3072):
+            return ValueError(f"{name}: {p}: expected 'data' of N x 3072 bytes for its N = {len(entry[lk])} labels; "
+                              f"found 'data' of shape {np.shape(entry.get('data'))}")
+    return ValueError(f"{name}: could not read the batches in {folder} ({type(err).__name__}: {err}); {_how_to_get(name)}.")
+
+# %% ../nbs/00_data.ipynb #a289f088
+def _read_cifar(name:str, # 'cifar10' or 'cifar100'
+                root:Path, # the data root
+                train:bool, # training split (else test)
+                download:bool, # let torchvision download missing files
+                verify:bool, # check torchvision's md5 sums
+               ) -> tuple:
+    "Images (N x 3 x 32 x 32 uint8), labels and class names of a CIFAR split; one clear error for a missing or damaged file"
+    base = _tv_cifar(name, True); folder = Path(root)/base.base_folder
+    missing = [f for f, _ in base.train_list + base.test_list + [[base.meta['filename'], 0]] if not (folder/f).exists()]
+    if missing and not download:
+        raise FileNotFoundError(f"{name}: expected the python-pickle batches {', '.join(missing)} in {folder}; {_how_to_get(name)}.")
+    try: tv = _tv_cifar(name, verify)(str(root), train=train, download=download)
+    except Exception as e: raise _cifar_error(name, root, train, verify, e) from None
+    if len(tv.data) != len(tv.targets):
+        raise _cifar_error(name, root, train, verify, ValueError(f"{len(tv.data)} images but {len(tv.targets)} labels"))
+    return torch.from_numpy(tv.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(tv.targets), tv.classes
+
+# %% ../nbs/00_data.ipynb #df6717bd
 class Clothing1M(Dataset):
     "Clothing1M from its real folder and key-list format; items are `(image, label, idx)`"
     files = ('noisy_label_kv.txt', 'clean_label_kv.txt', 'noisy_train_key_list.txt', 'clean_val_key_list.txt', 'clean_test_key_list.txt')
@@ -182,17 +325,22 @@ class Clothing1M(Dataset):
                  split:str='train', # 'train' (noisy labels), 'val' or 'test' (clean labels)
                  transform=None, # torchvision transform; default resize 256 + centre crop 224 + normalise
                  train_size:int|None=None, # use only the first `train_size` keys of the split
+                 check_images:bool=True, # check now that every image of the split exists (one `stat` per image)
                 ):
         self.root = Path(root)
         missing = [f for f in self.files if not (self.root/f).exists()]
         if missing: raise FileNotFoundError(f"clothing1m: expected {', '.join(missing)} in {self.root}. {_how_to_get('clothing1m')}.")
         if split not in ('train', 'val', 'test'): raise ValueError(f"clothing1m: split must be 'train', 'val' or 'test', got {split!r}")
         noisy, clean = self._kv('noisy_label_kv.txt'), self._kv('clean_label_kv.txt')
-        keys = self._keys({'train': 'noisy_train_key_list.txt', 'val': 'clean_val_key_list.txt', 'test': 'clean_test_key_list.txt'}[split])
+        kl = {'train': 'noisy_train_key_list.txt', 'val': 'clean_val_key_list.txt', 'test': 'clean_test_key_list.txt'}[split]
+        keys = self._keys(kl)
         if train_size is not None: keys = keys[:train_size]
         labels = noisy if split == 'train' else clean
         lost = [k for k in keys if k not in labels]
         if lost: raise ValueError(f"clothing1m: {len(lost)} keys of the {split} list have no label, e.g. {lost[0]}")
+        if check_images and (gone := [k for k in keys if not (self.root/k).is_file()]):
+            raise FileNotFoundError(f"clothing1m: {len(gone)} of the {len(keys)} images of the {split} list are missing, e.g. "
+                                    f"{self.root/gone[0]}; expected every key of {self.root/kl} to be an image under {self.root}")
         self.keys, self.split = keys, split
         self.y = torch.tensor([labels[k] for k in keys], dtype=torch.long)
         self.clean_y = torch.tensor([clean.get(k, -1) for k in keys], dtype=torch.long)
@@ -200,7 +348,7 @@ class Clothing1M(Dataset):
             from torchvision import transforms as T
             m, s = NORM_STATS['clothing1m']
             transform = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), T.Normalize(m, s)])
-        self.transform, self.name = transform, 'clothing1m'
+        self.transform, self.name, self.key_list = transform, 'clothing1m', self.root/kl
 
     def _kv(self, fn):
         out = {}
@@ -213,7 +361,11 @@ class Clothing1M(Dataset):
     def __len__(self): return len(self.keys)
     def __getitem__(self, i):
         from PIL import Image
-        with Image.open(self.root/self.keys[i]) as im: x = self.transform(im.convert('RGB'))
+        p = self.root/self.keys[i]
+        try:
+            with Image.open(p) as im: x = self.transform(im.convert('RGB'))
+        except FileNotFoundError: raise FileNotFoundError(f"clothing1m: {p} is missing; {self.key_list} names it") from None
+        except OSError as e: raise ValueError(f"clothing1m: {p} is not a readable image ({e}); {self.key_list} names it") from None
         return x, self.y[i], i
     def __repr__(self): return f"Clothing1M({self.split}: {len(self)} images)"
 
@@ -264,17 +416,9 @@ def load_dataset(name:str, # one of `DATASETS`
         except (RuntimeError, ValueError, AssertionError) as e:
             raise RuntimeError(f"{key}: could not read the IDX files in {Path(r)/_TV_FOLDER[key]/'raw'} ({e}). "
                                f"They may be truncated or corrupt: {_how_to_get(key)}.") from None
-        x, y = tv.data, tv.targets
-    else:
-        r = data_root(root)
-        try: tv = _tv_cifar(key, verify)(str(r), train=train, download=download)
-        except RuntimeError as e:
-            raise FileNotFoundError(f"{key}: {e} Expected the python-pickle batches in {r/_tv_cifar(key, True).base_folder}; "
-                                    f"{_how_to_get(key)}.") from None
-        except (pickle.UnpicklingError, EOFError, KeyError, ValueError) as e:
-            raise RuntimeError(f"{key}: a file in {r} is corrupt ({type(e).__name__}: {e}); {_how_to_get(key)}.") from None
-        x, y = torch.from_numpy(tv.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(tv.targets)
-    return TensorData(x, y, len(tv.classes), m, s, classes=tv.classes, name=key)
+        x, y, classes = tv.data, tv.targets, tv.classes
+    else: x, y, classes = _read_cifar(key, data_root(root), train, download, verify)
+    return TensorData(x, y, len(classes), m, s, classes=classes, name=key)
 
 # %% ../nbs/00_data.ipynb #b2a4b8de
 def show_images(ds:TensorData, # data set to draw from
