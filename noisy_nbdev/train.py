@@ -6,7 +6,8 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/train.html.md"""
 
 # %% ../nbs/03_train.ipynb #97c9a105
 from __future__ import annotations
-import os, json, time, random, hashlib, subprocess
+import os, json, time, random, hashlib, subprocess, signal, socket, shutil, uuid, warnings
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from typing import Callable
@@ -18,11 +19,14 @@ from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .data import TensorData
+try: import fcntl  # POSIX file locks for run folders (see `lock_run`)
+except ImportError: fcntl = None
 
 # %% auto #0
 __all__ = ['METHODS', 'ModelOut', 'Method', 'LossMethod', 'register_method', 'get_method', 'default_device', 'predict',
-           'evaluate', 'set_seed', 'epoch_order', 'Learner', 'select_epochs', 'RunConfig', 'prepare_data',
-           'run_experiment', 'difficulty_scores', 'read_history', 'plot_history']
+           'evaluate', 'set_seed', 'epoch_order', 'Learner', 'select_epochs', 'atomic_write', 'RunFolderWarning',
+           'RunLocked', 'lock_run', 'TrainingDiverged', 'RunConfig', 'prepare_data', 'run_experiment',
+           'difficulty_scores', 'read_history', 'plot_history']
 
 # %% ../nbs/03_train.ipynb #3a7146a4
 @dataclass
@@ -167,12 +171,6 @@ def epoch_order(n:int, # number of training items
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 # %% ../nbs/03_train.ipynb #2cddc777
-def _atomic_save(obj, path:Path):
-    tmp = path.with_name(path.name + '.tmp'); torch.save(obj, tmp); os.replace(tmp, path)
-
-def _write_json(obj, path:Path):
-    tmp = path.with_name(path.name + '.tmp'); tmp.write_text(json.dumps(obj, indent=2, default=str)); os.replace(tmp, path)
-
 def _rng_state():
     s = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
     if torch.cuda.is_available(): s['cuda'] = torch.cuda.get_rng_state_all()
@@ -256,22 +254,40 @@ def zero_grad(self:Learner):
 
 # %% ../nbs/03_train.ipynb #51aa469c
 @patch
+def _check_finite(self:Learner, loss:torch.Tensor, # the step's loss
+                  epoch:int, step:int, # where we are (epoch 0-based, step 1-based), for the message
+                 ):
+    "Raise `TrainingDiverged` if the step's loss or the total norm of the gradients is NaN or infinite"
+    vals = [loss.detach().float().sum()]
+    gs = [p.grad for p in self.parameters() if p.grad is not None]
+    if gs: vals.append(torch.nn.utils.get_total_norm(gs).float().to(vals[0].device))
+    vals = torch.stack(vals).tolist()  # one device-to-host copy
+    for what, v in zip(('loss', 'gradient norm'), vals):
+        if not np.isfinite(v):
+            raise TrainingDiverged(f"training diverged: non-finite {what} ({v}) at epoch {epoch}, step {step}",
+                                   dict(epoch=epoch, step=step, what=what, value=str(v)))
+
+# %% ../nbs/03_train.ipynb #27150756
+@patch
 def _fit_epoch(self:Learner, epoch:int) -> dict:
     self.model.train()
     for m in self.method.modules(): m.train()
     n = len(self.train)
     losses = np.full(n, np.nan, dtype=np.float32)
     tot_loss, correct, seen, t0 = 0., 0, 0, time.time()
-    order = epoch_order(n, self.seed, epoch)
+    order, step, kill = epoch_order(n, self.seed, epoch), 0, getattr(self, '_kill', None)
     for x, y, idx in _batches(self.train, order, self.bs):
         if len(idx) < 2 and n > 1: continue  # BatchNorm cannot train on a batch of one
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         loss, out = self.method.train_step(self, x, y, idx)
+        step += 1
+        self._check_finite(loss, epoch, step)
         with torch.no_grad():
             logits = out.logits.detach().float()
             ce = F.cross_entropy(logits, y, reduction='none')
             losses[idx.numpy()] = ce.cpu().numpy()
             correct += (logits.argmax(1) == y).sum().item(); seen += len(y); tot_loss += float(loss) * len(y)
+        if kill == (epoch, step): os.kill(os.getpid(), signal.SIGKILL)  # testing hook, see `_kill_point`
     rec = dict(epoch=epoch, train_loss=tot_loss / max(seen, 1), train_acc=correct / max(seen, 1), train_ce=float(np.nanmean(losses)))
     if self.record_losses: self.sample_losses = np.concatenate([self.sample_losses, losses[None]])
     if self.val is not None:
@@ -294,6 +310,154 @@ def select_epochs(history:list[dict]) -> dict:
             note='selected on the clean TEST set (as the ASIF code does); an optimistic upper bound, not a fair result')
     return res
 
+# %% ../nbs/03_train.ipynb #bda37c52
+def _fsync_dir(d:Path, # a folder in which a file was just renamed
+              ):
+    "Make a rename in `d` durable (POSIX); a no-op where folders cannot be opened"
+    try: fd = os.open(d, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+# %% ../nbs/03_train.ipynb #12ee27a4
+def atomic_write(path:str|Path, # the file to (re)write
+                 write:Callable, # `write(f)` writes the whole content to the binary file object `f`
+                ) -> Path:
+    "Write `path` so that a reader sees its old content or its new one, never a part: temporary file, fsync, rename"
+    path = Path(path)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp')  # same folder, unique per process
+    try:
+        with open(tmp, 'wb') as f:
+            write(f); f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+    _fsync_dir(path.parent)
+    return path
+
+# %% ../nbs/03_train.ipynb #67997e6b
+def _atomic_save(obj, path:Path): return atomic_write(path, lambda f: torch.save(obj, f))
+def _write_json(obj, path:Path): return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, default=str).encode()))
+def _save_npy(a:np.ndarray, path:Path): return atomic_write(path, lambda f: np.save(f, a))
+def _write_metrics(history:list[dict], path:Path):
+    return atomic_write(path, lambda f: f.write(''.join(json.dumps(h) + '\n' for h in history).encode()))
+
+# %% ../nbs/03_train.ipynb #b17ed52e
+class RunFolderWarning(UserWarning):
+    "A run folder held a damaged file or a stale lock, and the run recovered from it"
+
+# %% ../nbs/03_train.ipynb #f8b1c348
+def _bad_jsonl(path:Path, # a `metrics.jsonl`
+              ) -> str|None:
+    "What is wrong with a metrics file (a line that is not JSON, epochs not 0, 1, 2, ... once each), or None"
+    try: lines = [l for l in path.read_text().splitlines() if l.strip()]
+    except (OSError, UnicodeDecodeError) as e: return f"unreadable ({type(e).__name__})"
+    for i, l in enumerate(lines):
+        try: e = json.loads(l)['epoch']
+        except (ValueError, KeyError, TypeError): return f"line {i + 1} is not a JSON record (truncated?)"
+        if e != i: return f"line {i + 1} holds epoch {e}, expected {i} (an epoch repeated or missing)"
+    return None
+
+# %% ../nbs/03_train.ipynb #6ee47901
+def _save_checkpoint(state:dict, # `Learner._state()`
+                     folder:Path, # the run folder
+                    ):
+    "Write `checkpoint.pt` atomically, keeping the one it replaces as `checkpoint.prev.pt`"
+    ck, prev = folder/'checkpoint.pt', folder/'checkpoint.prev.pt'
+    if ck.exists():
+        tmp = folder/f'.checkpoint.prev.pt.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp'
+        try: os.link(ck, tmp)
+        except OSError: shutil.copyfile(ck, tmp)  # a file system without hard links
+        os.replace(tmp, prev)
+    _atomic_save(state, ck)
+
+# %% ../nbs/03_train.ipynb #651145fc
+_CK_KEYS = {'epoch', 'model', 'modules', 'method', 'history', 'sample_losses', 'best_state', 'rng'}
+
+def _read_checkpoint(f:Path, # a checkpoint file
+                    ) -> tuple[dict|None, str|None]:
+    "The checkpoint in `f` (on the CPU) and None, or None and why it cannot be used"
+    try: s = torch.load(f, weights_only=False, map_location='cpu')
+    except Exception as e: return None, f"torch.load fails: {type(e).__name__}: {str(e).split('. ')[0][:200]}"
+    if not isinstance(s, dict) or not _CK_KEYS <= set(s): return None, "it is not a complete checkpoint"
+    return s, None
+
+# %% ../nbs/03_train.ipynb #7187ba15
+def _load_checkpoint(folder:Path, # the run folder
+                    ) -> dict|None:
+    "The last good checkpoint of a run folder (`checkpoint.pt`, else `checkpoint.prev.pt`), or None"
+    for name in ('checkpoint.pt', 'checkpoint.prev.pt'):
+        f = folder/name
+        if not f.exists(): continue
+        s, why = _read_checkpoint(f)
+        if s is not None: return s
+        os.replace(f, f.with_name(name + '.corrupt'))  # kept for inspection; never linked as the next `prev`
+        nxt = 'falling back to checkpoint.prev.pt' if name == 'checkpoint.pt' else 'starting the run over'
+        warnings.warn(f"{f} is unreadable ({why}); moved to {name}.corrupt, {nxt}", RunFolderWarning, stacklevel=2)
+    return None
+
+# %% ../nbs/03_train.ipynb #3bd8642e
+class RunLocked(RuntimeError):
+    "Another live process is running this run folder"
+
+# %% ../nbs/03_train.ipynb #41ebbdd8
+def _clean_tmp(folder:Path, # a run folder whose lock this process holds
+              ):
+    "Remove the temporary files that killed writers left (`atomic_write`'s, and the older `name.tmp` ones)"
+    for p in set(folder.glob('.*.tmp')) | set(folder.glob('*.tmp')): p.unlink(missing_ok=True)
+
+# %% ../nbs/03_train.ipynb #b99cc8b3
+_HELD: dict[str, list] = {}  # run folder -> [open lock file, depth] of the locks this process holds
+
+@contextmanager
+def lock_run(folder:str|Path, # the run folder
+            ):
+    "Hold the run folder's lock while the block runs; raise `RunLocked` if another live process holds it"
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True); key = str(folder.resolve())
+    if key in _HELD or fcntl is None:
+        if fcntl is None: warnings.warn(f"no file locks on this platform: {folder} is not protected from a second process", RunFolderWarning)
+        else: _HELD[key][1] += 1
+        try: yield
+        finally:
+            if key in _HELD: _HELD[key][1] -= 1
+        return
+    f = open(os.open(folder/'run.lock', os.O_RDWR | os.O_CREAT, 0o644), 'r+')
+    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0); owner = f.read().strip(); f.close()
+        raise RunLocked(f"run folder {folder} is being run by another process ({owner or 'unknown owner'}); "
+                        "not starting a second copy (run the same command again when it has finished to reuse its result)") from None
+    f.seek(0); old = f.read().strip()
+    if old: warnings.warn(f"{folder/'run.lock'}: stale lock ({old}), its process no longer holds it (killed?); taking over", RunFolderWarning, stacklevel=3)
+    f.seek(0); f.truncate()
+    f.write(json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime('%Y-%m-%d %H:%M:%S')))); f.flush(); os.fsync(f.fileno())
+    _HELD[key] = [f, 1]
+    _clean_tmp(folder)
+    try: yield
+    finally:
+        del _HELD[key]
+        f.seek(0); f.truncate(); f.flush()  # an empty lock file: nobody holds it
+        fcntl.flock(f, fcntl.LOCK_UN); f.close()
+
+# %% ../nbs/03_train.ipynb #9456da66
+class TrainingDiverged(RuntimeError):
+    "Training hit a NaN/inf loss, gradient or weight; `record` is the failure record (`result.json` of a run folder)"
+    def __init__(self, msg:str, # what diverged, where
+                 record:dict|None=None, # epoch, step, what (and, from `fit`, status 'failed' and the reason)
+                ):
+        super().__init__(msg); self.record = record or {}
+
+# %% ../nbs/03_train.ipynb #ae0ed2b1
+def _kill_point(spec:str|None=None, # default: the environment variable `NOISY_NBDEV_KILL_AFTER_STEP`
+               ) -> tuple[int, int|str]|None:
+    "Testing hook: the `(epoch, step)` or `(epoch, 'end')` after which the process SIGKILLs itself, or None"
+    spec = os.environ.get('NOISY_NBDEV_KILL_AFTER_STEP', '') if spec is None else spec
+    if not spec: return None
+    e, _, k = spec.partition(':')
+    try: return int(e), k if k == 'end' else int(k)
+    except ValueError: raise ValueError(f"NOISY_NBDEV_KILL_AFTER_STEP must be 'epoch:step' or 'epoch:end', got {spec!r}") from None
+
 # %% ../nbs/03_train.ipynb #40cb8777
 @patch
 def _state(self:Learner) -> dict:
@@ -313,42 +477,68 @@ def _load(self:Learner, s:dict):
 
 # %% ../nbs/03_train.ipynb #c89be35e
 @patch
+def _resume(self:Learner):
+    "Load the run folder's last good checkpoint, if any, and make `metrics.jsonl` agree with its history"
+    if self.epoch == 0 and (s := _load_checkpoint(self.path)) is not None: self._load(s)
+    f = self.path/'metrics.jsonl'
+    if f.exists() and (why := _bad_jsonl(f)):
+        warnings.warn(f"{f}: {why}; rewritten from the checkpoint ({len(self.history)} epochs)", RunFolderWarning, stacklevel=3)
+    # the checkpoint's history is the truth (none: a fresh start): drops the line of an epoch cut short
+    if self.epoch == len(self.history): _write_metrics(self.history, f)
+
+# %% ../nbs/03_train.ipynb #430c0be0
+@patch
+def _fail(self:Learner, e:TrainingDiverged):
+    "Record a diverged run as failed (`result.json`: status 'failed', the reason) and raise with where its last good checkpoint is"
+    kept = f"the last good checkpoint (after epoch {self.epoch - 1}) is kept" if self.epoch else "no epoch finished, no checkpoint kept"
+    if self.path is not None: kept += f" in {self.path/'checkpoint.pt'}; the run is recorded as failed in {self.path/'result.json'}"
+    rec = dict(status='failed', reason=str(e), **e.record, epochs_done=self.epoch)
+    if self.path is not None: _write_json(rec, self.path/'result.json')
+    raise TrainingDiverged(f"{e}; {kept}", rec) from None
+
+# %% ../nbs/03_train.ipynb #6dd71ddd
+@patch
+def _weights_finite(self:Learner) -> bool:
+    "Whether every floating-point parameter and buffer of the model and the method's modules is finite"
+    ts = [t for m in [self.model, *self.method.modules()] for t in m.state_dict().values() if t.is_floating_point()]
+    return bool(torch.stack([t.isfinite().all() for t in ts]).all()) if ts else True
+
+# %% ../nbs/03_train.ipynb #26528a50
+@patch
 def fit(self:Learner,
         epochs:int, # train until this many epochs are done in total
        ) -> dict:
     "Train (or resume) up to `epochs` epochs; returns the result (last / best-validation / oracle selections)"
     self.target_epochs = epochs  # methods with schedules (e.g. DANN's lambda) read it
-    ck = self.path/'checkpoint.pt' if self.path else None
-    if ck is not None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        if ck.exists() and self.epoch == 0:
-            self._load(torch.load(ck, weights_only=False, map_location=self.device))
-        if self.epoch == len(self.history):
-            # the checkpoint's history is the truth (none: a fresh start): drop lines of a killed, uncheckpointed epoch
-            tmp = self.path/'metrics.jsonl.tmp'
-            tmp.write_text(''.join(json.dumps(h) + '\n' for h in self.history)); os.replace(tmp, self.path/'metrics.jsonl')
-    if self.epoch == 0: set_seed(self.seed)
-    vals = [h.get('val_acc', -1) for h in self.history]
-    best_val = max(vals, default=-1)
-    stale = len(vals) - 1 - vals.index(best_val) if vals else 0  # epochs since the first best validation accuracy
-    bar = tqdm(range(self.epoch, epochs), desc=type(self.method).__name__, disable=not self.progress,
-               initial=self.epoch, total=epochs, leave=False)
-    for epoch in bar:
-        if self.patience is not None and stale >= self.patience: break
-        rec = self._fit_epoch(epoch)
-        self.history.append(rec); self.epoch = epoch + 1
-        if rec.get('val_acc', -1) > best_val:
-            best_val, stale = rec['val_acc'], 0
-            self._best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-        else: stale += 1
-        bar.set_postfix({k: f"{rec[k]:.3f}" for k in ('train_acc', 'val_acc', 'test_acc') if k in rec})
-        if ck is not None:
-            _atomic_save(self._state(), ck)  # checkpoint first: a kill between the two loses no epoch
-            with open(self.path/'metrics.jsonl', 'a') as f: f.write(json.dumps(rec) + '\n')
-    res = select_epochs(self.history)
-    if self.path is not None:
-        _write_json(res, self.path/'result.json')
-        if self.record_losses: np.save(self.path/'sample_losses.npy', self.sample_losses)
+    self._kill = _kill_point()
+    with lock_run(self.path) if self.path is not None else nullcontext():
+        if self.path is not None: self._resume()
+        if self.epoch == 0: set_seed(self.seed)
+        vals = [h.get('val_acc', -1) for h in self.history]
+        best_val = max(vals, default=-1)
+        stale = len(vals) - 1 - vals.index(best_val) if vals else 0  # epochs since the first best validation accuracy
+        bar = tqdm(range(self.epoch, epochs), desc=type(self.method).__name__, disable=not self.progress,
+                   initial=self.epoch, total=epochs, leave=False)
+        for epoch in bar:
+            if self.patience is not None and stale >= self.patience: break
+            try:
+                rec = self._fit_epoch(epoch)
+                if not self._weights_finite(): raise TrainingDiverged(f"training diverged: non-finite weights at the end of epoch {epoch}", dict(epoch=epoch, step=None, what='weights'))
+            except TrainingDiverged as e: self._fail(e)
+            self.history.append(rec); self.epoch = epoch + 1
+            if rec.get('val_acc', -1) > best_val:
+                best_val, stale = rec['val_acc'], 0
+                self._best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            else: stale += 1
+            bar.set_postfix({k: f"{rec[k]:.3f}" for k in ('train_acc', 'val_acc', 'test_acc') if k in rec})
+            if self.path is not None:
+                _save_checkpoint(self._state(), self.path)  # checkpoint first: a kill between the two loses no epoch
+                if self._kill == (epoch, 'end'): os.kill(os.getpid(), signal.SIGKILL)  # testing hook, see `_kill_point`
+                _write_metrics(self.history, self.path/'metrics.jsonl')
+        res = select_epochs(self.history)
+        if self.path is not None:
+            if self.record_losses: _save_npy(self.sample_losses, self.path/'sample_losses.npy')
+            _write_json(res, self.path/'result.json')
     return res
 
 # %% ../nbs/03_train.ipynb #9e34571b
@@ -402,6 +592,30 @@ def prepare_data(cfg:RunConfig, # the run
     return add(tr, cfg.seed * 2 + 1), add(va, cfg.seed * 2 + 2), test
 
 # %% ../nbs/03_train.ipynb #69a19512
+def _finished(path:Path, # a run folder
+              warn:bool=False, # warn (naming the files) when a finished-looking run has damaged records
+             ) -> dict|None:
+    "The stored result of a finished run whose records are all readable, else None"
+    if not (path/'done').exists(): return None
+    bad, res = [], None
+    try:
+        res = json.loads((path/'result.json').read_text())
+        if not isinstance(res, dict) or res.get('status', 'ok') != 'ok' or 'last' not in res: bad.append('result.json is not a finished result')
+    except (OSError, ValueError) as e: bad.append(f"result.json is unreadable ({type(e).__name__})")
+    m = path/'metrics.jsonl'
+    why = _bad_jsonl(m) if m.exists() else 'missing'
+    if why is None and isinstance(res, dict) and 'last' in res and len(m.read_text().splitlines()) != res['last']['epoch'] + 1: why = "does not end at the result's last epoch"
+    if why: bad.append(f"metrics.jsonl: {why}")
+    for name in ('sample_losses.npy', 'noise_mask.npy'):
+        try: np.load(path/name, mmap_mode='r')  # reads the header and checks the size, not the data
+        except (OSError, ValueError) as e: bad.append(f"{name} is unreadable ({type(e).__name__})")
+    try: json.loads((path/'config.json').read_text())
+    except (OSError, ValueError) as e: bad.append(f"config.json is unreadable ({type(e).__name__})")
+    if not bad: return res
+    if warn: warnings.warn(f"run folder {path}: {'; '.join(bad)}; redoing the run from its last good checkpoint", RunFolderWarning, stacklevel=3)
+    return None
+
+# %% ../nbs/03_train.ipynb #cdbb429b
 def run_experiment(cfg:RunConfig, # what to run
                    out:str|Path='runs', # parent folder of run folders
                    root:str|Path|None=None, # data root
@@ -411,28 +625,43 @@ def run_experiment(cfg:RunConfig, # what to run
     "Run (or reuse, or resume) the experiment `cfg` in `out/<name>-<hash>/`; returns the result with the run path"
     from noisy_nbdev.models import get_model
     path = Path(out)/cfg.run_name()
-    if (path/'result.json').exists() and (path/'done').exists():
-        return dict(json.loads((path/'result.json').read_text()), path=str(path), reused=True)
-    path.mkdir(parents=True, exist_ok=True)
-    from noisy_nbdev import __version__
-    if not (path/'config.json').exists(): _write_json(dict(config=asdict(cfg), version=__version__, git_commit=_git_commit(), torch=torch.__version__), path/'config.json')
-    train, val, test = prepare_data(cfg, root)
-    set_seed(cfg.seed)
-    model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
-    method = get_method(cfg.method, **cfg.method_kwargs)
-    learn = Learner(model, method, train, val, test, lr=cfg.lr, opt=cfg.opt, wd=cfg.wd, momentum=cfg.momentum, bs=cfg.bs,
-                    seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress)
-    if cfg.init_from_ce:  # run (or reuse) the CE run of the same data, model and seed, and start from its best model
-        ce = run_experiment(replace(cfg, method='ce', method_kwargs={}, init_from_ce=False), out, root, device, progress)
-        ce_model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
-        s = torch.load(Path(ce['path'])/'checkpoint.pt', weights_only=False, map_location='cpu')
-        ce_model.load_state_dict(s['best_state'] or s['model'])  # no validation set: its last epoch
-        method.init_from_ce(learn, ce_model.to(learn.device))
+    if (res := _finished(path)) is not None: return dict(res, path=str(path), reused=True)
+    with lock_run(path):  # raises `RunLocked` if another process is running this config
+        if (res := _finished(path, warn=True)) is not None: return dict(res, path=str(path), reused=True)  # finished meanwhile
+        (path/'done').unlink(missing_ok=True)  # redoing a run whose records were damaged
+        from noisy_nbdev import __version__
+        try: json.loads((path/'config.json').read_text()); ok = True
+        except FileNotFoundError: ok = False
+        except (OSError, ValueError):
+            ok = False; warnings.warn(f"{path/'config.json'} is unreadable; rewritten", RunFolderWarning, stacklevel=2)
+        if not ok: _write_json(dict(config=asdict(cfg), version=__version__, git_commit=_git_commit(), torch=torch.__version__), path/'config.json')
+        train, val, test = prepare_data(cfg, root)
         set_seed(cfg.seed)
-    res = learn.fit(cfg.epochs)
-    res['noise'] = dict(train_rate=float(train.noise_mask.float().mean()), val_rate=None if val is None else float(val.noise_mask.float().mean()))
-    _write_json(res, path/'result.json'); (path/'done').touch()
-    np.save(path/'noise_mask.npy', train.noise_mask.numpy())
+        model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
+        method = get_method(cfg.method, **cfg.method_kwargs)
+        learn = Learner(model, method, train, val, test, lr=cfg.lr, opt=cfg.opt, wd=cfg.wd, momentum=cfg.momentum, bs=cfg.bs,
+                        seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress)
+        if cfg.init_from_ce:  # run (or reuse) the CE run of the same data, model and seed, and start from its best model
+            ce_cfg = replace(cfg, method='ce', method_kwargs={}, init_from_ce=False)
+            ce = run_experiment(ce_cfg, out, root, device, progress)
+            s, why = _read_checkpoint(Path(ce['path'])/'checkpoint.pt')
+            if s is None:  # redo the CE run's last epoch from its previous checkpoint (bit for bit the same)
+                warnings.warn(f"{Path(ce['path'])/'checkpoint.pt'} is unreadable ({why}); redoing the CE run from its last good checkpoint", RunFolderWarning, stacklevel=2)
+                (Path(ce['path'])/'done').unlink(missing_ok=True)
+                ce = run_experiment(ce_cfg, out, root, device, progress)
+                s, why = _read_checkpoint(Path(ce['path'])/'checkpoint.pt')
+            ce_model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
+            ce_model.load_state_dict(s['best_state'] or s['model'])  # no validation set: its last epoch
+            method.init_from_ce(learn, ce_model.to(learn.device))
+            set_seed(cfg.seed)
+        try: res = learn.fit(cfg.epochs)
+        except TrainingDiverged as e:  # `fit` recorded it in result.json; a sweep catches it, reports `e.record` and goes on
+            e.record['path'] = str(path); raise
+        res = dict(res, status='ok', noise=dict(train_rate=float(train.noise_mask.float().mean()),
+                                                val_rate=None if val is None else float(val.noise_mask.float().mean())))
+        _save_npy(train.noise_mask.numpy(), path/'noise_mask.npy')
+        _write_json(res, path/'result.json')
+        atomic_write(path/'done', lambda f: f.write(time.strftime('%Y-%m-%d %H:%M:%S\n').encode()))  # last: the run is finished
     return dict(res, path=str(path), reused=False)
 
 # %% ../nbs/03_train.ipynb #9a145725
