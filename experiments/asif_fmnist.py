@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.script import call_parse
-from noisy_nbdev.train import RunConfig, run_experiment, read_history, prepare_data
+from noisy_nbdev.train import RunConfig, run_experiment, read_history, prepare_data, TrainingDiverged, RunLocked
 from noisy_nbdev.detect import detect_noisy, loss_scores
 
 IDENT = dict(hidden=256, width=512)  # identifier sized for the small CNN's 128-d features (code: 1024, 2048 for 512-d)
@@ -77,7 +77,8 @@ def main(seeds:int=3, epochs:int=20, n:int=4000, rate:float=0.8, lr:float=1e-3,
             m, mk, mlr = METHODS[label]
             c = cfg(m, mk, s, a, mlr)
             if collect_only and not (Path(out)/c.run_name()/'done').exists(): continue
-            res = run_experiment(c, out=out, root=data_root, device=device, progress=False)
+            try: res = run_experiment(c, out=out, root=data_root, device=device, progress=False)
+            except (TrainingDiverged, RunLocked) as e: print(f'skipped {label} seed {s}: {e}', flush=True); continue  # recorded in its run folder
             p = Path(res['path']); paths[(label, s)] = (c, p)
             losses, mask = np.load(p/'sample_losses.npy'), np.load(p/'noise_mask.npy')
             scores = loss_scores(losses, [-1])

@@ -9,7 +9,7 @@ Usage: python experiments/limit_memorisation.py [--n 4000] [--epochs 40] [--out 
 from pathlib import Path
 import pandas as pd
 from fastcore.script import call_parse
-from noisy_nbdev.train import RunConfig, run_experiment, read_history
+from noisy_nbdev.train import RunConfig, run_experiment, read_history, TrainingDiverged, RunLocked
 import noisy_nbdev.limit  # noqa: F401
 
 VARIANTS = {  # label -> RunConfig fields
@@ -27,7 +27,8 @@ def main(n:int=4000, epochs:int=40, rate:float=0.8, seed:int=0,
     for label, kw in VARIANTS.items():
         c = RunConfig(dataset='mnist', noise='symmetric', rate=rate, model='mlp', epochs=epochs, bs=256, lr=1e-3,
                       seed=seed, train_size=n, val_size=2000, test_size=5000, **kw)
-        res = run_experiment(c, out=out, root=data_root, device=device, progress=False)
+        try: res = run_experiment(c, out=out, root=data_root, device=device, progress=False)
+        except (TrainingDiverged, RunLocked) as e: print(f'skipped {label}: {e}', flush=True); continue  # recorded in its run folder
         print(label, res['best_val'], flush=True)
         curves += [dict(method=label, **{k: h.get(k) for k in ('epoch', 'train_acc', 'val_acc', 'test_acc')}) for h in read_history(res['path'])]
     Path(results).mkdir(parents=True, exist_ok=True)

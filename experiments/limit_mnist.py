@@ -12,12 +12,11 @@ Every run is a resumable run folder under --out; rerunning reuses finished runs.
 written to --results (small CSV files, committed).
 Usage: python experiments/limit_mnist.py [--seeds 3] [--epochs 200] [--patience 50] [--out runs/limit_mnist]
 """
-import json, sys
-from dataclasses import asdict
+import json
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import pandas as pd, torch
 from fastcore.script import call_parse
-from noisy_nbdev.train import RunConfig, run_experiment, read_history
+from noisy_nbdev.train import RunConfig, run_experiment, read_history, TrainingDiverged, RunLocked
 from noisy_nbdev.detect import detect_noisy
 import noisy_nbdev.limit  # noqa: F401  (registers the LIMIT methods)
 
@@ -32,7 +31,7 @@ def cfg(method, rate, seed, epochs, patience, n, **mk):
 def detection_auc(res, c, root):
     "ROC AUC of LIMIT's gradient-distance score on the run's training set, with its best-validation predictor"
     from noisy_nbdev.train import prepare_data
-    from noisy_nbdev.limit import gradient_distance, make_predictor
+    from noisy_nbdev.limit import gradient_distance
     from noisy_nbdev.models import get_model
     path = Path(res['path'])
     ck = torch.load(path/'checkpoint.pt', weights_only=False, map_location='cpu')
@@ -63,7 +62,8 @@ def main(seeds:int=3, # seeds per configuration
     rows, curves = [], []
     def go(label, c, **extra):
         if collect_only and not (Path(out)/c.run_name()/'done').exists(): return None
-        res = run_experiment(c, out=out, root=data_root, device=device, progress=False)
+        try: res = run_experiment(c, out=out, root=data_root, device=device, progress=False)
+        except (TrainingDiverged, RunLocked) as e: print(f'skipped {label}: {e}', flush=True); return None  # recorded in its run folder
         bv = res['best_val']
         row = dict(method=label, rate=c.rate, seed=c.seed, **extra, best_val_epoch=bv['epoch'], val_acc=bv['val_acc'],
                    test_acc=bv['test_acc'], last_test_acc=res['last']['test_acc'], epochs_run=res['last']['epoch'] + 1,
