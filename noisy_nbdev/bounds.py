@@ -6,7 +6,7 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/bounds.html.md"""
 
 # %% ../nbs/09_bounds.ipynb #9ec5bfd8
 from __future__ import annotations
-import math
+import math, numbers
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
@@ -15,10 +15,24 @@ from scipy.optimize import brentq
 # %% auto #0
 __all__ = ['binary_entropy', 'uniform_noise_entropy', 'fano_error_bound', 'fano_curves', 'plot_fano', 'gaussian_info_bound']
 
+# %% ../nbs/09_bounds.ipynb #329b5532
+def _number(x, # the value to check
+            name:str, # the argument's name, for messages
+            lo:float=-math.inf, # smallest allowed value
+            hi:float=math.inf, # largest allowed value
+            integer:bool=False, # must be a whole number
+           ) -> float:
+    "`x` as a float (an int if `integer`) after checking it is a real number in [lo, hi]; a ValueError naming `name`"
+    ok = isinstance(x, numbers.Real) and not isinstance(x, bool) and lo <= x <= hi   # False for NaN
+    if ok and integer: ok = math.isfinite(x) and x == int(x)
+    if not ok: raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} in [{lo}, {hi}], got {x!r}")
+    return int(x) if integer else float(x)
+
 # %% ../nbs/09_bounds.ipynb #f9d1173e
 def binary_entropy(x:float, # a probability in [0, 1]
                   ) -> float:
     "Binary entropy h_b(x) = -x log2 x - (1-x) log2(1-x), in bits"
+    x = _number(x, 'x', 0, 1)
     return -sum(t * math.log2(t) for t in (x, 1 - x) if t > 0)
 
 # %% ../nbs/09_bounds.ipynb #1299fe14
@@ -26,6 +40,7 @@ def uniform_noise_entropy(num_classes:int, # K, the number of classes
                           noise_rate:float, # p, the probability that a label is wrong
                          ) -> float:
     "Entropy in bits of the label distribution [1-p, p/(K-1) x (K-1)] of uniform label noise"
+    num_classes, noise_rate = _number(num_classes, 'num_classes', 2, integer=True), _number(noise_rate, 'noise_rate', 0, 1)
     probs = [1 - noise_rate] + [noise_rate / (num_classes - 1)] * (num_classes - 1)
     return -sum(t * math.log2(t) for t in probs if t > 0)
 
@@ -35,11 +50,9 @@ def fano_error_bound(num_classes:int, # K >= 2, the number of classes
                      info_bits_per_example:float, # I(w:y|x)/n >= 0, label information in the weights, bits per example
                     ) -> float:
     "Smallest training error rate r0 in [0, 1-1/K] allowed by Thm. 2.1 / eq. (12) under uniform label noise"
-    K, p, I = num_classes, noise_rate, info_bits_per_example
-    if int(K) != K or K < 2: raise ValueError(f"num_classes must be an integer >= 2, got {K}")
-    if not 0 <= p <= 1: raise ValueError(f"noise_rate must lie in [0, 1], got {p}")
-    if not I >= 0: raise ValueError(f"info_bits_per_example must be >= 0, got {I}")
-    H, c = uniform_noise_entropy(int(K), p), math.log2(K - 1)
+    K, p = _number(num_classes, 'num_classes', 2, integer=True), _number(noise_rate, 'noise_rate', 0, 1)
+    I = _number(info_bits_per_example, 'info_bits_per_example', 0)   # inf allowed: no bound (r0 = 0)
+    H, c = uniform_noise_entropy(K, p), math.log2(K - 1)
     # eq. (12) times log2(K-1): phi(x) = x log2(K-1) + h_b(x) - (H - I) >= 0; phi increases on [0, 1-1/K]
     phi = lambda x: x * c + binary_entropy(x) - (H - I)
     hi = 1 - 1 / K
@@ -53,6 +66,8 @@ def fano_curves(num_classes:int=10, # K, the number of classes
                 n_points:int=101, # points per curve, I/n evenly spaced from 0 to H
                ) -> pd.DataFrame:
     "Fig. A0's data: the Fano bound r0 against I(w:y|x)/n from 0 to H(y|x), for each noise rate"
+    n_points = _number(n_points, 'n_points', 1, integer=True)
+    if not len(rates): raise ValueError("rates must hold at least one noise rate")
     rows = []
     for p in rates:
         for I in np.linspace(0, uniform_noise_entropy(num_classes, p), n_points):
@@ -81,7 +96,6 @@ def gaussian_info_bound(d:int, # dimension of the gradient g_t = mu_t + eps_t
                         sigma_q:float, # standard deviation of the independent Gaussian noise eps_t, > 0
                        ) -> float:
     "Prop. 3.1: upper bound d/2 log(1 + L^2/(d sigma_q^2)) on I(g_t : y | x, g_<t), in nats"
-    if int(d) != d or d < 1: raise ValueError(f"d must be a positive integer, got {d}")
-    if not L >= 0: raise ValueError(f"L must be >= 0, got {L}")
-    if not sigma_q > 0: raise ValueError(f"sigma_q must be > 0, got {sigma_q}")
+    d, L = _number(d, 'd', 1, integer=True), _number(L, 'L', 0)   # L = inf: no bound (inf)
+    if not _number(sigma_q, 'sigma_q') > 0: raise ValueError(f"sigma_q must be > 0, got {sigma_q!r}")
     return d / 2 * math.log1p(L**2 / (d * sigma_q**2))

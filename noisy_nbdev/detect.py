@@ -6,6 +6,7 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/detect.html.md"""
 
 # %% ../nbs/07_detect.ipynb #f0972e35
 from __future__ import annotations
+import numbers
 from dataclasses import dataclass
 from typing import Sequence
 import numpy as np
@@ -28,10 +29,26 @@ class Detection:
 # %% ../nbs/07_detect.ipynb #d213644e
 def _arr(a, # a sequence, numpy array or torch tensor (moved to the CPU)
          dtype=float, # dtype of the result
+         name:str='scores', # the argument's name, for messages
         ) -> np.ndarray:
-    "`a` as a numpy array of `dtype`"
+    "`a` as a numpy array of `dtype`; a ValueError naming `name` if it is not numbers"
     if hasattr(a, 'detach'): a = a.detach().cpu().numpy()
-    return np.asarray(a, dtype=dtype)
+    try: return np.asarray(a, dtype=dtype)
+    except (TypeError, ValueError): raise ValueError(f"{name} must be numbers, got {type(a).__name__}") from None
+
+# %% ../nbs/07_detect.ipynb #8d89df42
+def _true_mask(noise_mask, # the true noise mask: booleans, or 0/1
+               n:int, # the number of scores it must match
+              ) -> np.ndarray:
+    "`noise_mask` as a bool array of length `n`, after checking it holds only booleans or 0/1"
+    if hasattr(noise_mask, 'detach'): noise_mask = noise_mask.detach().cpu().numpy()
+    m = np.asarray(noise_mask)
+    if m.ndim != 1: raise ValueError(f"noise_mask must be one-dimensional, got shape {m.shape}")
+    if len(m) != n: raise ValueError(f"{len(m)} noise_mask entries for {n} scores: they must match one to one")
+    if m.dtype != bool:
+        if not np.issubdtype(m.dtype, np.number) or not np.isin(m, (0, 1)).all():
+            raise ValueError(f"noise_mask must hold booleans (or 0/1), got values like {m[~np.isin(m, (0, 1))][:3] if np.issubdtype(m.dtype, np.number) else m[:3]}")
+    return m.astype(bool)
 
 # %% ../nbs/07_detect.ipynb #3907944e
 def detect_noisy(scores:Sequence[float], # per-sample scores; higher = more likely mislabelled
@@ -43,20 +60,21 @@ def detect_noisy(scores:Sequence[float], # per-sample scores; higher = more like
     "Flag the highest-scoring samples as noisy and, given the true mask, measure the detection"
     s = _arr(scores)
     if s.ndim != 1: raise ValueError(f"scores must be one-dimensional, got shape {s.shape}")
+    if not len(s): raise ValueError("scores must not be empty")
     if not np.all(np.isfinite(s)): raise ValueError("scores must be finite (found NaN or inf)")
     if (rate is not None) + (k is not None) + bool(oracle_rate) != 1:
         raise ValueError("give exactly one of rate=, k= and oracle_rate=True (how many samples to flag)")
-    t = None
-    if noise_mask is not None:
-        t = _arr(noise_mask, bool)
-        if t.shape != s.shape: raise ValueError(f"{len(t)} mask entries for {len(s)} scores: they must match one to one")
+    t = None if noise_mask is None else _true_mask(noise_mask, len(s))
     if oracle_rate:
         if t is None: raise ValueError("oracle_rate=True needs noise_mask (it flags as many samples as are truly noisy)")
         k, rule = int(t.sum()), 'oracle'
     elif rate is not None:
-        if not 0 <= rate <= 1: raise ValueError(f"rate must lie in [0, 1], got {rate}")
+        if not (isinstance(rate, numbers.Real) and not isinstance(rate, bool) and 0 <= rate <= 1):
+            raise ValueError(f"rate must lie in [0, 1], got {rate!r}")
         k, rule = int(round(len(s) * rate)), 'rate'
-    else: rule = 'k'
+    else:
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool): raise ValueError(f"k must be an integer, got {k!r}")
+        rule = 'k'
     if not 0 <= k <= len(s): raise ValueError(f"k must lie in 0..{len(s)}, got {k}")
     flagged = np.zeros(len(s), bool); flagged[np.argsort(-s, kind='stable')[:k]] = True
     metrics = None
@@ -73,10 +91,16 @@ def detect_noisy(scores:Sequence[float], # per-sample scores; higher = more like
 def loss_scores(losses:np.ndarray, # recorded per-sample losses, epochs x N
                 epochs:int|Sequence[int]|None=None, # an epoch, a list of epochs to average, or None for the last
                ) -> np.ndarray:
-    "Per-sample scores from recorded losses: the loss at an epoch, or averaged over several"
-    L = _arr(losses)
-    if L.ndim != 2 or not len(L): raise ValueError(f"losses must be a non-empty epochs x N array, got shape {L.shape}")
-    if epochs is None: return L[-1]
-    idx = np.atleast_1d(epochs)
-    if idx.max() >= len(L) or idx.min() < -len(L): raise ValueError(f"epochs {list(idx)} out of range for {len(L)} recorded epochs")
-    return L[idx].mean(0)
+    "Per-sample scores from recorded losses: the loss at an epoch, or the mean over several (NaN = not recorded)"
+    L = _arr(losses, name='losses')
+    if L.ndim != 2 or not L.size: raise ValueError(f"losses must be a non-empty epochs x N array, got shape {L.shape}")
+    idx = np.atleast_1d(-1 if epochs is None else epochs)
+    if idx.ndim != 1 or not idx.size or not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(f"epochs must be an integer or a non-empty list of integers, got {epochs!r}")
+    if idx.max() >= len(L) or idx.min() < -len(L): raise ValueError(f"epochs {idx.tolist()} out of range for {len(L)} recorded epochs")
+    sel = L[idx]
+    if np.isinf(sel).any(): raise ValueError(f"losses at epochs {idx.tolist()} hold inf: the training diverged")
+    missing = np.isnan(sel).all(0)
+    if missing.any(): raise ValueError(f"losses of {missing.sum()} samples (e.g. {np.flatnonzero(missing)[:3].tolist()}) are NaN "
+                                       f"(not recorded) at every one of epochs {idx.tolist()}: average over more epochs")
+    return np.nanmean(sel, 0)

@@ -6,7 +6,7 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/losses.html.md"""
 
 # %% ../nbs/04_losses.ipynb #229848c8
 from __future__ import annotations
-import copy, math
+import copy, inspect, math, numbers
 import numpy as np
 import torch
 from torch import nn
@@ -22,20 +22,40 @@ def _check(logits:torch.Tensor, # (B, K) logits
            y:torch.Tensor, # (B,) integer labels in 0..K-1
           ):
     "Raise a ValueError naming the problem if `logits` and `y` do not fit together"
+    if not torch.is_tensor(logits) or not logits.is_floating_point():
+        raise ValueError(f"logits must be a floating-point tensor, got {getattr(logits, 'dtype', type(logits).__name__)}")
     if logits.ndim != 2: raise ValueError(f"logits must be batch x classes, got shape {tuple(logits.shape)}")
-    if y.ndim != 1 or len(y) != len(logits): raise ValueError(f"{len(y)} labels for {len(logits)} logits rows")
+    if not torch.is_tensor(y) or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ValueError(f"labels y must be an integer tensor, got {getattr(y, 'dtype', type(y).__name__)}")
+    if y.ndim != 1 or len(y) != len(logits): raise ValueError(f"y: {len(y)} labels for {len(logits)} logits rows")
     if len(y) and (y.min() < 0 or y.max() >= logits.shape[1]):
-        raise ValueError(f"labels must lie in 0..{logits.shape[1]-1}, got {int(y.min())}..{int(y.max())}")
+        raise ValueError(f"labels y must lie in 0..{logits.shape[1]-1}, got {int(y.min())}..{int(y.max())}")
 
 # %% ../nbs/04_losses.ipynb #67c2651f
 def _reduce(l:torch.Tensor, # per-sample losses
             reduction:str, # 'mean', 'sum' or 'none'
            ) -> torch.Tensor:
     "Reduce per-sample losses as asked"
-    if reduction == 'mean': return l.mean()
+    if reduction == 'mean':
+        if not l.numel(): raise ValueError("logits: an empty batch has no mean loss (it would be NaN); use reduction='sum' or 'none'")
+        return l.mean()
     if reduction == 'sum': return l.sum()
     if reduction == 'none': return l
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+# %% ../nbs/04_losses.ipynb #d31718fd
+def _param(x, # the value of a loss parameter
+           name:str, # its name, for the message
+           lo:float, # lower end of the allowed interval
+           hi:float, # upper end
+           lo_open:bool=False, # exclude `lo`
+           hi_open:bool=False, # exclude `hi`
+          ) -> float:
+    "`x` as a float, after checking it is a number in the interval; a ValueError naming `name` otherwise"
+    ok = isinstance(x, numbers.Real) and not isinstance(x, bool)
+    ok = ok and (lo < x if lo_open else lo <= x) and (x < hi if hi_open else x <= hi)   # False for NaN
+    if not ok: raise ValueError(f"{name} must lie in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, got {x!r}")
+    return float(x)
 
 # %% ../nbs/04_losses.ipynb #c51f0d2a
 def ce_loss(logits:torch.Tensor, # (B, K) logits
@@ -54,9 +74,7 @@ def gce_loss(logits:torch.Tensor, # (B, K) logits
              reduction:str='mean', # 'mean', 'sum' or 'none'
             ) -> torch.Tensor:
     "Generalised cross-entropy (1 - p_y^q)/q; samples outside `keep` get the constant (1 - k^q)/q (truncated L_q)"
-    _check(logits, y)
-    if not 0 < q <= 1: raise ValueError(f"q must lie in (0, 1], got {q}")
-    if not 0 <= k < 1: raise ValueError(f"k must lie in [0, 1), got {k}")
+    _check(logits, y); _param(q, 'q', 0, 1, lo_open=True); _param(k, 'k', 0, 1, hi_open=True)
     logp = F.log_softmax(logits, 1).gather(1, y[:, None])[:, 0]
     l = -torch.expm1(q * logp) / q                       # (1 - p^q)/q, accurate for small q
     if isinstance(keep, str):
@@ -75,8 +93,7 @@ def phuber_ce_loss(logits:torch.Tensor, # (B, K) logits
                    reduction:str='mean', # 'mean', 'sum' or 'none'
                   ) -> torch.Tensor:
     "Partially Huberised cross-entropy: linear in p_y below 1/tau, -log p_y above"
-    _check(logits, y)
-    if tau <= 1: raise ValueError(f"tau must exceed 1, got {tau}")
+    _check(logits, y); tau = _param(tau, 'tau', 1, math.inf, lo_open=True, hi_open=True)
     logp = F.log_softmax(logits, 1).gather(1, y[:, None])[:, 0]
     p = logp.exp()
     l = torch.where(p <= 1 / tau, -tau * p + math.log(tau) + 1, -logp)
@@ -99,10 +116,25 @@ def dmi_loss(logits:torch.Tensor, # (B, K) logits
              eps:float=1e-3, # added to |det U| inside the log, as in Xu et al.'s and LIMIT's code
             ) -> torch.Tensor:
     "Xu et al.'s L_DMI: -log(|det(onehot(y)^T softmax(logits))| + eps), U unnormalised as in the authors' code"
-    _check(logits, y)
-    if eps < 0: raise ValueError(f"eps must be >= 0, got {eps}")
-    U = F.one_hot(y, num_classes or logits.shape[1]).to(logits.dtype).T @ F.softmax(logits, 1)
+    _check(logits, y); _param(eps, 'eps', 0, math.inf, hi_open=True)
+    if num_classes is not None and num_classes != logits.shape[1]:
+        raise ValueError(f"num_classes must equal the logits' width {logits.shape[1]} (U must be square), got {num_classes!r}")
+    U = F.one_hot(y, logits.shape[1]).to(logits.dtype).T @ F.softmax(logits, 1)
     return -torch.log(torch.linalg.det(U).abs() + eps)
+
+# %% ../nbs/04_losses.ipynb #89831cc9
+def _check_T(T, # a transition matrix, rows = true class (tensor, array or nested lists)
+             K:int|None=None, # if given, T must be K x K
+            ) -> torch.Tensor:
+    "T as a float64 CPU tensor, after checking it is a square, finite, row-stochastic matrix"
+    try: t = torch.as_tensor(T.detach().cpu() if torch.is_tensor(T) else np.asarray(T, dtype=float), dtype=torch.float64)
+    except (TypeError, ValueError): raise ValueError(f"T must be a K x K matrix of numbers, got {type(T).__name__}") from None
+    if t.ndim != 2 or t.shape[0] != t.shape[1] or (K is not None and t.shape[0] != K):
+        raise ValueError(f"T must be {K or 'K'} x {K or 'K'}, got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all() or (t < 0).any(): raise ValueError("T must hold finite, non-negative probabilities")
+    if not torch.allclose(t.sum(1), torch.ones(len(t), dtype=t.dtype), atol=1e-3):
+        raise ValueError(f"T's rows (true classes) must each sum to 1, got sums {t.sum(1).tolist()}")
+    return t
 
 # %% ../nbs/04_losses.ipynb #57ccd55d
 def forward_corrected_loss(logits:torch.Tensor, # (B, K) logits
@@ -113,10 +145,9 @@ def forward_corrected_loss(logits:torch.Tensor, # (B, K) logits
                            eps:float=1e-7, # clip to [eps, 1 - eps] (Patrini: 1e-7, LIMIT's code: 1e-10)
                           ) -> torch.Tensor:
     "Forward-corrected cross-entropy -log((softmax(logits) @ T)[y])"
-    _check(logits, y)
+    _check(logits, y); _param(eps, 'eps', 0, 0.5, hi_open=True)
     if clamp not in ('probs', 'corrected', 'none'): raise ValueError(f"clamp must be 'probs', 'corrected' or 'none', got {clamp!r}")
-    T = torch.as_tensor(T, dtype=logits.dtype, device=logits.device)
-    if T.shape != (logits.shape[1],) * 2: raise ValueError(f"T must be {logits.shape[1]} x {logits.shape[1]}, got {tuple(T.shape)}")
+    T = _check_T(T, logits.shape[1]).to(dtype=logits.dtype, device=logits.device)
     p = F.softmax(logits, 1)
     if clamp == 'probs': p = p.clamp(eps, 1 - eps)
     q = p @ T
@@ -128,8 +159,11 @@ def estimate_transition_anchor(probs:np.ndarray|torch.Tensor, # N x K noisy-labe
                                percentile:float=97.0, # drop p(i|x) at or above this percentile (outliers)
                               ) -> np.ndarray:
     "Patrini et al.'s anchor-point estimate of T (rows = true class)"
-    P = probs.detach().cpu().numpy() if hasattr(probs, 'detach') else np.asarray(probs, dtype=float)
-    if P.ndim != 2: raise ValueError(f"probs must be N x K, got shape {P.shape}")
+    P = probs.detach().cpu().double().numpy() if hasattr(probs, 'detach') else np.asarray(probs, dtype=float)
+    if P.ndim != 2 or not P.shape[0] or P.shape[1] < 2: raise ValueError(f"probs must be N x K with N >= 1 and K >= 2, got shape {P.shape}")
+    if not np.isfinite(P).all() or (P < 0).any() or not np.allclose(P.sum(1), 1, atol=1e-3):
+        raise ValueError("probs must be posteriors: finite, non-negative, each row summing to 1 (apply softmax to logits)")
+    _param(percentile, 'percentile', 0, 100)
     K = P.shape[1]; T = np.zeros((K, K))
     for i in range(K):
         col = P[:, i]
@@ -159,8 +193,12 @@ def copy_from_ce(model:nn.Module, # the model to initialise (changed in place)
 def _loss_method(fn, # the loss function (logits, y, **kwargs)
                  name:str, # the method's registered name
                 ):
-    "A factory of `LossMethod`s training with `fn`"
-    def make(**kw): return LossMethod(fn, name=name, **kw)
+    "A factory of `LossMethod`s training with `fn`; its parameters are checked when the method is built"
+    def make(**kw):
+        try: inspect.signature(fn).bind(None, None, **kw)
+        except TypeError: raise ValueError(f"{name}: unknown parameters {sorted(kw)}; {fn.__name__} takes {list(inspect.signature(fn).parameters)[2:]}") from None
+        fn(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), **kw)   # a one-sample dry run checks the values
+        return LossMethod(fn, name=name, **kw)
     make.__doc__ = f"Train with `{fn.__name__}`"; return make
 
 # %% ../nbs/04_losses.ipynb #4e287310
@@ -179,6 +217,7 @@ class TruncatedGCE(Method):
                 ):
         if prune_with not in ('best', 'current'): raise ValueError(f"prune_with must be 'best' or 'current', got {prune_with!r}")
         if start_prune < 0 or prune_every < 0: raise ValueError(f"start_prune and prune_every must be >= 0, got {start_prune}, {prune_every}")
+        _param(q, 'q', 0, 1, lo_open=True); _param(k, 'k', 0, 1, hi_open=True)   # `gce_loss`'s checks, at construction
         self.q, self.k, self.start_prune, self.prune_every, self.prune_with = q, k, start_prune, prune_every, prune_with
         self.keep, self._epoch, self._updated = None, 0, None
     def setup(self, learner): self.keep = torch.ones(len(learner.train), dtype=torch.bool)
@@ -215,7 +254,7 @@ class DMI(LossMethod):
     def __init__(self, eps:float=1e-3, # `dmi_loss`'s eps
                  bn_stats:bool=True, # `init_from_ce` copies BatchNorm running statistics too (False: as LIMIT's code)
                 ):
-        super().__init__(dmi_loss, name='dmi', eps=eps)
+        super().__init__(dmi_loss, name='dmi', eps=_param(eps, 'eps', 0, math.inf, hi_open=True))
         self.bn_stats = bn_stats
     def init_from_ce(self, learner, ce_model):
         "Start the classifier from the CE model (whole state, or parameters only)"
@@ -234,8 +273,10 @@ class ForwardCorrection(LossMethod):
                  eps:float=1e-7, # `forward_corrected_loss`'s eps
                  bn_stats:bool=True, # `init_from_ce` copies BatchNorm running statistics too (False: as LIMIT's code)
                 ):
-        super().__init__(forward_corrected_loss, name='fw', clamp=clamp, eps=eps)
-        self.T, self.percentile, self.bn_stats = T, percentile, bn_stats
+        if clamp not in ('probs', 'corrected', 'none'): raise ValueError(f"clamp must be 'probs', 'corrected' or 'none', got {clamp!r}")
+        super().__init__(forward_corrected_loss, name='fw', clamp=clamp, eps=_param(eps, 'eps', 0, 0.5, hi_open=True))
+        if T is not None: _check_T(T)
+        self.T, self.percentile, self.bn_stats = T, _param(percentile, 'percentile', 0, 100), bn_stats
     def init_from_ce(self, learner, ce_model):
         "Estimate T from the CE model's softmax over the noisy training set, then start from the CE model"
         if self.T is None: self.T = estimate_transition_anchor(torch.softmax(predict(ce_model, learner.train, device=learner.device)[0], 1), self.percentile)

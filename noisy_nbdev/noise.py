@@ -6,6 +6,7 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/noise.html.md"""
 
 # %% ../nbs/01_noise.ipynb #a8c9111a
 from __future__ import annotations
+import numbers
 from typing import NamedTuple, Sequence
 import numpy as np
 
@@ -20,29 +21,41 @@ class NoisyLabels(NamedTuple):
     mask: np.ndarray    # True where the label was changed
     rate: float         # realised fraction of changed labels
 
+# %% ../nbs/01_noise.ipynb #7bf2c7a1
+def _num_classes(num_classes:int, # number of classes K: an integer >= 2
+                ) -> int:
+    "`num_classes` as an int, after checking it is an integer of at least 2"
+    ok = isinstance(num_classes, numbers.Real) and not isinstance(num_classes, bool) and np.isfinite(num_classes)
+    if not (ok and num_classes == int(num_classes) and num_classes >= 2):
+        raise ValueError(f"num_classes must be an integer, at least 2, got {num_classes!r}")
+    return int(num_classes)
+
 # %% ../nbs/01_noise.ipynb #ba26c62f
 def _as_labels(labels, # integer labels (list, NumPy array or torch tensor)
                num_classes:int|None=None, # if given, labels must lie in 0..num_classes-1
+               name:str='labels', # the argument's name, for messages
               ) -> np.ndarray:
-    "Validate labels: integers in 0..num_classes-1, returned as an int64 array"
+    "Validate labels: a non-empty 1-d array of integers in 0..num_classes-1, returned as int64"
     if hasattr(labels, 'detach'): labels = labels.detach().cpu().numpy()
     a = np.asarray(labels)
-    if a.ndim != 1: raise ValueError(f"labels must be one-dimensional, got shape {a.shape}")
-    if a.size and not np.issubdtype(a.dtype, np.integer):
-        if not np.issubdtype(a.dtype, np.number) or not np.all(np.mod(a, 1) == 0):
-            raise ValueError(f"labels must be integers, got values like {a[np.flatnonzero(np.mod(a, 1) != 0)[:3]] if np.issubdtype(a.dtype, np.number) else a[:3]}")
+    if a.ndim != 1: raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
+    if not a.size: raise ValueError(f"{name} must not be empty")
+    if not np.issubdtype(a.dtype, np.integer):
+        num = np.issubdtype(a.dtype, np.number) and not np.issubdtype(a.dtype, np.complexfloating)
+        bad = (~np.isfinite(a) | (np.mod(np.where(np.isfinite(a), a, 0), 1) != 0)) if num else np.ones(a.shape, bool)
+        if bad.any(): raise ValueError(f"{name} must be integers, got values like {a[np.flatnonzero(bad)[:3]]}")
     a = a.astype(np.int64)
     if num_classes is not None:
-        if num_classes < 2: raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-        if a.size and (a.min() < 0 or a.max() >= num_classes):
-            raise ValueError(f"labels must lie in 0..{num_classes-1}, got values in {a.min()}..{a.max()}")
+        k = _num_classes(num_classes)
+        if a.min() < 0 or a.max() >= k: raise ValueError(f"{name} must lie in 0..{k-1}, got values in {a.min()}..{a.max()}")
     return a
 
 # %% ../nbs/01_noise.ipynb #ff80bec3
 def _check_rate(rate:float, # noise rate, must lie in [0, 1]
                ) -> None:
     "Raise a ValueError unless `rate` is a probability"
-    if not (0 <= rate <= 1): raise ValueError(f"noise rate must lie in [0, 1], got {rate}")
+    if not (isinstance(rate, numbers.Real) and not isinstance(rate, bool) and 0 <= rate <= 1):
+        raise ValueError(f"noise rate must lie in [0, 1], got {rate!r}")
 
 # %% ../nbs/01_noise.ipynb #89b5a040
 def _result(clean:np.ndarray, # clean int64 labels
@@ -61,6 +74,7 @@ def symmetric_noise(labels:Sequence[int], # clean labels, integers in 0..num_cla
                     exact:bool=False, # flip exactly round(N*rate) samples (K-1 variant only)
                    ) -> NoisyLabels:
     "Uniform label noise: LIMIT's (flip to one of the K-1 other classes) or the ASIF code's (redraw over K)"
+    num_classes = _num_classes(num_classes)
     y, _ = _as_labels(labels, num_classes), _check_rate(rate)
     rng = np.random.default_rng(seed)
     n = len(y)
@@ -85,10 +99,12 @@ def _pairs(pairs:dict|str, # {source: target} or a preset name from `PAIR_PRESET
           ) -> dict:
     "Resolve and validate a pair mapping as an int -> int dict"
     if isinstance(pairs, str):
-        if pairs not in PAIR_PRESETS: raise ValueError(f"unknown pair preset {pairs!r}; choose one of {', '.join(PAIR_PRESETS)}")
+        if pairs not in PAIR_PRESETS: raise ValueError(f"unknown pair preset pairs={pairs!r}; choose one of {', '.join(PAIR_PRESETS)}")
         pairs = PAIR_PRESETS[pairs]
-    pm = {int(k): int(v) for k, v in dict(pairs).items()}
-    if any(s == t for s, t in pm.items()): raise ValueError("a pair maps a class to itself")
+    if not hasattr(pairs, 'items'): raise ValueError(f"pairs must be a {{source: target}} dict or a preset name, got {pairs!r}")
+    try: pm = {int(k): int(v) for k, v in pairs.items()}
+    except (TypeError, ValueError): raise ValueError(f"pairs must map integer classes to integer classes, got {pairs!r}") from None
+    if any(s == t for s, t in pm.items()): raise ValueError(f"a pair in pairs maps a class to itself: {pm}")
     if num_classes is not None and pm and (min(*pm, *pm.values()) < 0 or max(*pm, *pm.values()) >= num_classes):
         raise ValueError(f"pairs must map classes in 0..{num_classes-1}, got {pm}")
     return pm
@@ -101,9 +117,9 @@ def pair_noise(labels:Sequence[int], # clean labels
                num_classes:int|None=None, # number of classes (default: max label + 1, at least the pairs' classes)
               ) -> NoisyLabels:
     "Class-dependent noise: each sample of a source class flips to its paired class with probability `rate`"
-    pm, _ = _pairs(pairs), _check_rate(rate)
-    k = num_classes if num_classes is not None else max([*pm, *pm.values(), *np.asarray(labels, dtype=float).astype(int).tolist(), 1]) + 1
-    y, pm = _as_labels(labels, k), _pairs(pm, k)
+    pm, _, y = _pairs(pairs), _check_rate(rate), _as_labels(labels)
+    k = _num_classes(num_classes) if num_classes is not None else max([*pm, *pm.values(), int(y.max()), 1]) + 1
+    y, pm = _as_labels(y, k), _pairs(pm, k)
     rng = np.random.default_rng(seed)
     flip = rng.random(len(y)) < rate
     noisy = y.copy()
@@ -118,8 +134,11 @@ def instance_dependent_noise(labels:Sequence[int], # clean labels
                              seed:int|None=0, # seed of the target labels
                             ) -> NoisyLabels:
     "Flip the labels of the round(N*rate) highest-scoring samples to a random other class (nested across rates)"
+    num_classes = _num_classes(num_classes)
     y, _ = _as_labels(labels, num_classes), _check_rate(rate)
-    s = np.asarray(scores.detach().cpu().numpy() if hasattr(scores, 'detach') else scores, dtype=float)
+    try: s = np.asarray(scores.detach().cpu().numpy() if hasattr(scores, 'detach') else scores, dtype=float)
+    except (TypeError, ValueError): raise ValueError(f"scores must be numbers, got {type(scores).__name__}") from None
+    if s.ndim != 1: raise ValueError(f"scores must be one-dimensional, got shape {s.shape}")
     if s.shape != y.shape: raise ValueError(f"{len(s)} scores for {len(y)} labels: they must match one to one")
     if not np.all(np.isfinite(s)): raise ValueError("scores must be finite")
     rng = np.random.default_rng(seed)
@@ -135,7 +154,8 @@ def transition_matrix(clean:Sequence[int], # clean labels, integers in 0..num_cl
                       num_classes:int, # number of classes K
                      ) -> np.ndarray:
     "Empirical T[i, j] = P(noisy = j | clean = i) (rows = true class; an absent class gets an identity row)"
-    c, n = _as_labels(clean, num_classes), _as_labels(noisy, num_classes)
+    num_classes = _num_classes(num_classes)
+    c, n = _as_labels(clean, num_classes, 'clean'), _as_labels(noisy, num_classes, 'noisy')
     if len(c) != len(n): raise ValueError(f"{len(c)} clean labels but {len(n)} noisy labels")
     counts = np.zeros((num_classes, num_classes)); np.add.at(counts, (c, n), 1)
     tot = counts.sum(1, keepdims=True)
@@ -145,7 +165,9 @@ def transition_matrix(clean:Sequence[int], # clean labels, integers in 0..num_cl
 def to_cleanlab(T:np.ndarray, # transition matrix with rows = true class
                ) -> np.ndarray:
     "Convert a rows-are-true-class T into cleanlab's `noise_matrix` (columns are the true class)"
-    return np.asarray(T).T.copy()
+    T = np.asarray(T)
+    if T.ndim != 2 or T.shape[0] != T.shape[1]: raise ValueError(f"T must be a square K x K matrix, got shape {T.shape}")
+    return T.T.copy()
 
 # %% ../nbs/01_noise.ipynb #8102f6dd
 def noise_transition(kind:str, # 'symmetric' or 'pair'
@@ -155,7 +177,7 @@ def noise_transition(kind:str, # 'symmetric' or 'pair'
                      include_true_class:bool=False, # symmetric: the ASIF code's redraw over all K classes
                     ) -> np.ndarray:
     "The theoretical transition matrix (rows = true class) of a noise model"
-    _check_rate(rate); k = num_classes
+    _check_rate(rate); k = _num_classes(num_classes)
     if kind == 'symmetric':
         if include_true_class: return (1 - rate) * np.eye(k) + rate / k * np.ones((k, k))
         return (1 - rate) * np.eye(k) + rate / (k - 1) * (np.ones((k, k)) - np.eye(k))

@@ -115,6 +115,7 @@ def feature_importance(weight:torch.Tensor, # linear classifier weight, C x d
     "Importance of each input dimension: the absolute weights summed over classes"
     w = torch.as_tensor(weight)
     if w.ndim != 2: raise ValueError(f"weight must be C x d, got shape {tuple(w.shape)}")
+    if not torch.isfinite(w).all(): raise ValueError("weight must be finite (found NaN or inf): the classifier diverged")
     return w.abs().sum(0)
 
 # %% ../nbs/08_probes.ipynb #7936a7f3
@@ -125,6 +126,7 @@ def pruning_sizes(d:int, # number of feature dimensions to start from
     "The default schedule: d, then about `keep` times the previous size each step, ending at `min_size`"
     if d < 1: raise ValueError(f"d must be at least 1, got {d}")
     if not 0 < keep < 1: raise ValueError(f"keep must lie strictly between 0 and 1, got {keep}")
+    if min_size < 1: raise ValueError(f"min_size must be at least 1, got {min_size}")
     if d <= min_size: return [d]
     out = [d]
     while True:
@@ -188,6 +190,7 @@ def feature_pruning(train_feats:torch.Tensor, # frozen features of the training 
     if xtr.shape[1] != xte.shape[1]: raise ValueError(f"train_feats have {xtr.shape[1]} dims but test_feats {xte.shape[1]}")
     ytr, yte = _check_labels(train_y, len(xtr), 'train_y'), _check_labels(test_y, len(xte), 'test_y')
     if epochs < 1 or bs < 1: raise ValueError(f"epochs and bs must be >= 1, got {epochs}, {bs}")
+    if not lr > 0: raise ValueError(f"lr must be positive, got {lr}")
     d = xtr.shape[1]
     sizes = pruning_sizes(d) if sizes is None else [int(s) for s in sizes]
     if not sizes: raise ValueError("sizes must not be empty")
@@ -220,6 +223,8 @@ def synthetic_features(n:int=3000, # samples
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     "Toy frozen features: class means in a `k`-dim subspace plus unit noise; features (n x d) and labels"
     if not 1 <= k <= d: raise ValueError(f"k must lie in 1..{d}, got {k}")
+    if n < 1 or num_classes < 2: raise ValueError(f"n must be at least 1 and num_classes at least 2, got {n}, {num_classes}")
+    if not math.isfinite(sep): raise ValueError(f"sep must be finite, got {sep}")
     g = torch.Generator().manual_seed(seed)
     means = torch.zeros(num_classes, d); means[:, :k] = torch.randn(num_classes, k, generator=g) * sep
     y = torch.randint(0, num_classes, (n,), generator=g)
