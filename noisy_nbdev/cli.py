@@ -6,47 +6,21 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #3985d263
 from __future__ import annotations
-import inspect, json, math
+import json, re
 import torch
 from fastcore.script import call_parse, CliError
-from .data import DATASETS
-from .noise import PAIR_PRESETS
-from .train import RunConfig, run_experiment, METHODS, get_method
+from .train import RunConfig, run_experiment
 import noisy_nbdev.models, noisy_nbdev.losses, noisy_nbdev.asif, noisy_nbdev.limit  # noqa: F401  (register models and methods)
 
 # %% auto #0
 __all__ = ['noisy_train']
 
 # %% ../nbs/10_cli.ipynb #75c7d40a
-def _check(cfg:RunConfig, # the run the command line asks for
-          ):
-    "Fail early, with a message naming the problem, on a config that cannot run"
-    from noisy_nbdev.models import MODELS
-    if cfg.dataset.lower().replace('-', '_') not in DATASETS: raise CliError(f"unknown --dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
-    if not 0 <= cfg.rate <= 1: raise CliError(f"--rate must lie in [0, 1], got {cfg.rate}")
-    if cfg.noise not in ('symmetric', 'pair', 'none'): raise CliError(f"unknown --noise {cfg.noise!r}; choose symmetric, pair or none")
-    if cfg.noise == 'none' and cfg.rate != 0: raise CliError(f"--rate {cfg.rate} with --noise none: give --rate 0, or a noise model")
-    if cfg.pairs is not None and (cfg.noise != 'pair' or cfg.pairs not in PAIR_PRESETS):
-        raise CliError(f"--pairs {cfg.pairs!r}: give one of {', '.join(PAIR_PRESETS)}, with --noise pair")
-    if cfg.include_true_class and cfg.noise != 'symmetric': raise CliError("--include-true-class applies to --noise symmetric only")
-    if cfg.method not in METHODS: raise CliError(f"unknown --method {cfg.method!r}; choose one of {', '.join(sorted(METHODS))}")
-    if cfg.model not in MODELS: raise CliError(f"unknown --model {cfg.model!r}; choose one of {', '.join(sorted(MODELS))}")
-    for k in ('epochs', 'bs'):
-        if getattr(cfg, k) < 1: raise CliError(f"--{k} must be at least 1, got {getattr(cfg, k)}")
-    if cfg.train_size is not None and cfg.train_size < 2: raise CliError(f"--train-size must be at least 2, got {cfg.train_size}")
-    for k in ('test_size', 'patience'):
-        if getattr(cfg, k) is not None and getattr(cfg, k) < 1: raise CliError(f"--{k.replace('_', '-')} must be at least 1, got {getattr(cfg, k)}")
-    if cfg.seed < 0: raise CliError(f"--seed must be >= 0 (NumPy's generators refuse negative seeds), got {cfg.seed}")
-    if not 0 <= cfg.val_frac < 1: raise CliError(f"--val-frac must lie in [0, 1), got {cfg.val_frac}")
-    if not (math.isfinite(cfg.lr) and cfg.lr > 0): raise CliError(f"--lr must be a positive number, got {cfg.lr}")
-    if not (math.isfinite(cfg.wd) and cfg.wd >= 0): raise CliError(f"--wd must be a number >= 0, got {cfg.wd}")
-    if cfg.opt not in ('adam', 'sgd'): raise CliError(f"unknown --opt {cfg.opt!r}; choose adam or sgd")
-    for k in ('method_kwargs', 'model_kwargs'):
-        if not isinstance(getattr(cfg, k), dict): raise CliError(f"--{k.replace('_', '-')} must be a JSON object such as '{{\"width\": 16}}', got {getattr(cfg, k)!r}")
-    try: get_method(cfg.method, **cfg.method_kwargs)   # cheap: a method's modules are built in its setup
-    except (TypeError, ValueError) as e: raise CliError(f"--method-kwargs {json.dumps(cfg.method_kwargs)} do not fit --method {cfg.method}: {e}") from None
-    try: inspect.signature(MODELS[cfg.model]).bind_partial(num_classes=10, in_channels=1, **cfg.model_kwargs)
-    except TypeError as e: raise CliError(f"--model-kwargs {json.dumps(cfg.model_kwargs)} do not fit --model {cfg.model}: {e}") from None
+def _flagged(msg:str, # an error message of `RunConfig`
+            ) -> str:
+    "The message in the command line's words: `RunConfig.train_size=1` -> `--train-size 1`"
+    def flag(m): v = m[2]; return f"--{m[1].replace('_', '-')} {v[1:-1] if v[:1] == v[-1:] == chr(39) else v}"
+    return re.sub(r"RunConfig\.(\w+)=('[^']*'|[^:\s]+)", flag, msg)
 
 # %% ../nbs/10_cli.ipynb #c772bd07
 @call_parse
@@ -85,8 +59,7 @@ def noisy_train(
                          bs=bs, lr=lr, opt=opt, wd=wd, seed=seed, train_size=train_size, val_frac=val_frac, test_size=test_size,
                          patience=patience, include_true_class=include_true_class, pairs=pairs, model_kwargs=mdk,
                          init_from_ce=init_from_ce)
-    except (TypeError, ValueError) as e: raise CliError(f"noisy-train: error: {e}") from None   # if RunConfig checks its values
-    _check(cfg)
+    except (TypeError, ValueError) as e: raise CliError(f"noisy-train: error: {_flagged(str(e))}") from None
     if device is not None:
         try: dev = torch.device(device)
         except RuntimeError: raise CliError(f"unknown --device {device!r}; choose cpu or cuda") from None

@@ -401,8 +401,12 @@ def load_dataset(name:str, # one of `DATASETS`
                  **kwargs, # passed to `make_synthetic` (synthetic) or `Clothing1M`
                 ) -> TensorData|Clothing1M:
     "Load a data set by name: in memory as a `TensorData` (all but Clothing1M); items are `(x, y, idx)`"
+    if not isinstance(name, str): raise ValueError(f"name must be a data set name, got {name!r}; choose one of {', '.join(DATASETS)}")
     key = name.lower().replace('-', '_')
     if key not in DATASETS: raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    if not isinstance(train, (bool, np.bool_)): raise ValueError(f"train must be True (training split) or False (test split), got {train!r}")
+    if split is not None and key != 'clothing1m': raise ValueError(f"split={split!r} is for Clothing1M only; {key} has train=True/False")
+    if kwargs and key not in ('synthetic', 'clothing1m'): raise ValueError(f"{key} takes no further arguments, got {', '.join(kwargs)}")
     if key == 'synthetic': return make_synthetic(train=train, **kwargs)
     if key == 'clothing1m':
         r = data_root(root); r = r/'clothing1m' if (r/'clothing1m').is_dir() else r

@@ -6,7 +6,7 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/train.html.md"""
 
 # %% ../nbs/03_train.ipynb #97c9a105
 from __future__ import annotations
-import os, json, time, random, hashlib, subprocess, signal, socket, shutil, uuid, warnings
+import os, json, time, math, random, hashlib, subprocess, signal, socket, shutil, uuid, warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
@@ -101,12 +101,15 @@ def register_method(name:str, # name used by `get_method`, the CLI and run confi
     def _reg(f): METHODS[name] = f; return f
     return _reg(factory) if factory is not None else _reg
 
+def _import_methods():
+    "Import the modules whose methods register themselves (losses, asif, limit)"
+    import importlib
+    for m in ('losses', 'asif', 'limit'): importlib.import_module(f'noisy_nbdev.{m}')
+
 def get_method(name:str, # a registered method name, e.g. 'ce'
                **kwargs) -> Method:
     "Build a registered method by name"
-    if name not in METHODS:  # the methods of later modules register themselves on import
-        import importlib
-        for m in ('losses', 'asif', 'limit'): importlib.import_module(f'noisy_nbdev.{m}')
+    if name not in METHODS: _import_methods()  # the methods of later modules register themselves on import
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(sorted(METHODS))}")
     return METHODS[name](**kwargs)
@@ -549,6 +552,45 @@ def load_best(self:Learner) -> nn.Module:
     self.model.load_state_dict(self._best_state); return self.model
 
 # %% ../nbs/03_train.ipynb #ec5c4fec
+def _check_config(cfg) -> None:
+    "Raise one ValueError naming the first field of a `RunConfig` that cannot run"
+    import inspect
+    from noisy_nbdev.data import DATASETS
+    from noisy_nbdev.models import MODELS
+    from noisy_nbdev.noise import PAIR_PRESETS
+    def bad(f, why): return ValueError(f"RunConfig.{f}={getattr(cfg, f)!r}: {why}")
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    whole = lambda v, lo: isinstance(v, int) and not isinstance(v, bool) and v >= lo
+    if not isinstance(cfg.dataset, str) or cfg.dataset.lower().replace('-', '_') not in DATASETS:
+        raise bad('dataset', f"unknown dataset; choose one of {', '.join(DATASETS)}")
+    if cfg.noise not in ('symmetric', 'pair', 'none', 'clean'): raise bad('noise', "choose 'symmetric', 'pair' or 'none'")
+    if not (num(cfg.rate) and 0 <= cfg.rate <= 1): raise bad('rate', "the noise rate must lie in [0, 1]")
+    if cfg.pairs is not None and cfg.pairs not in PAIR_PRESETS: raise bad('pairs', f"choose one of {', '.join(PAIR_PRESETS)}")
+    if cfg.model not in MODELS: raise bad('model', f"unknown model; choose one of {', '.join(MODELS)}")
+    if cfg.method not in METHODS: _import_methods()
+    if cfg.method not in METHODS: raise bad('method', f"unknown method; choose one of {', '.join(sorted(METHODS))}")
+    if cfg.noise in ('none', 'clean') and cfg.rate != 0: raise bad('noise', f"noise {cfg.noise} with rate {cfg.rate}: give rate 0, or a noise model")
+    if cfg.pairs is not None and cfg.noise != 'pair': raise bad('pairs', "applies to noise 'pair' only")
+    if cfg.include_true_class and cfg.noise != 'symmetric': raise bad('include_true_class', "applies to noise 'symmetric' only")
+    if not isinstance(cfg.method_kwargs, dict): raise bad('method_kwargs', "must be a dict of keyword arguments")
+    try: METHODS[cfg.method](**cfg.method_kwargs)   # cheap: a method builds its modules in `setup`; it checks its parameters
+    except (TypeError, ValueError) as e: raise bad('method_kwargs', f"do not fit method {cfg.method!r}: {e}") from None
+    if not isinstance(cfg.model_kwargs, dict): raise bad('model_kwargs', "must be a dict of keyword arguments")
+    try: inspect.signature(MODELS[cfg.model]).bind_partial(num_classes=10, in_channels=1, **cfg.model_kwargs)
+    except TypeError as e: raise bad('model_kwargs', f"do not fit model {cfg.model!r}: {e}") from None
+    for f in ('epochs', 'bs'):
+        if not whole(getattr(cfg, f), 1): raise bad(f, "must be a whole number >= 1")
+    if not (num(cfg.lr) and cfg.lr > 0): raise bad('lr', "the learning rate must be > 0")
+    if not (num(cfg.wd) and cfg.wd >= 0): raise bad('wd', "weight decay must be >= 0")
+    if not (num(cfg.momentum) and 0 <= cfg.momentum < 1): raise bad('momentum', "must lie in [0, 1)")
+    if cfg.opt not in ('adam', 'sgd'): raise bad('opt', "choose 'adam' or 'sgd'")
+    if not whole(cfg.seed, 0): raise bad('seed', "must be a whole number >= 0")
+    if not (num(cfg.val_frac) and 0 <= cfg.val_frac < 1): raise bad('val_frac', "must lie in [0, 1)")
+    for f, lo in (('train_size', 2), ('test_size', 1), ('val_size', 1), ('patience', 1)):
+        v = getattr(cfg, f)
+        if v is not None and not whole(v, lo): raise bad(f, f"must be None or a whole number >= {lo}")
+
+# %% ../nbs/03_train.ipynb #8ffaab0e
 @dataclass
 class RunConfig:
     "Everything a run depends on (the data root aside)"
@@ -560,6 +602,7 @@ class RunConfig:
     patience:int|None=None; include_true_class:bool=False; pairs:str|None=None
     val_size:int|None=None # use a seeded subset of the noisy validation split (default: all of it)
     init_from_ce:bool=False # start from the best-validation CE model of the same data, model and seed (FW, DMI, LIMIT +init)
+    def __post_init__(self): _check_config(self)  # one error naming the field, before any data are read
     def key(self) -> str:
         "Short hash of the config: equal configs share a run folder"
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]

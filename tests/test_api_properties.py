@@ -3,8 +3,7 @@ the command line) whose message names the argument, and no public function retur
 
 `tests/test_noise_properties.py` checks what the noise generators *do* on good input; this file checks what every
 public entry point does on bad input (noise, detection, losses, bounds, `noisy-train`, `load_dataset`, `RunConfig`).
-Tests marked `xfail(strict=True)` document inputs whose check belongs in `00_data` / `03_train` and is still missing:
-they fail now, and start failing the suite (XPASS) the day the check lands, so the marker must then be removed.
+Inputs checked by `load_dataset` (00_data) and by `RunConfig` when it is made (03_train) are tested here too.
 """
 import math, os, subprocess, sys, tempfile
 from pathlib import Path
@@ -387,14 +386,13 @@ def test_load_dataset_missing_root_says_where_it_looked(name, tmp_path):
     with pytest.raises(FileNotFoundError) as e: load_dataset(name, root=tmp_path / 'nothing')
     assert str(tmp_path / 'nothing') in str(e.value), str(e.value)
 
-XFAIL_DATA = pytest.mark.xfail(strict=True, reason='check belongs in nbs/00_data.ipynb (load_dataset)')
 
-@XFAIL_DATA
+
 @pytest.mark.parametrize('name', [None, 3])
 def test_load_dataset_name_that_is_not_a_string_is_named(name):
     raises_naming('name', lambda: load_dataset(name))      # now: AttributeError 'NoneType' has no attribute 'lower'
 
-@XFAIL_DATA
+
 @pytest.mark.parametrize('name', ['synthetic', 'mnist'])
 @pytest.mark.parametrize('train', ['test', None])
 def test_load_dataset_train_flag_must_be_a_bool(name, train, tmp_path):
@@ -402,7 +400,7 @@ def test_load_dataset_train_flag_must_be_a_bool(name, train, tmp_path):
     # the root does not exist, so the check must come before the data are read
     raises_naming('train', lambda: load_dataset(name, root=tmp_path / 'nothing', train=train))
 
-@XFAIL_DATA
+
 @pytest.mark.parametrize('kw', [dict(foo=1), dict(split='val')])
 def test_load_dataset_arguments_it_would_ignore_are_named(kw, tmp_path):
     # now: MNIST ignores **kwargs and `split` (Clothing1M's) silently
@@ -420,7 +418,6 @@ BAD_CONFIGS = [
     (dict(test_size=0), 'test_size'), (dict(method_kwargs={'qq': 1}), 'qq'), (dict(noise='pair', rate=0.2, pairs='nope'), 'pairs'),
 ]
 
-@pytest.mark.xfail(strict=True, reason='check belongs in nbs/03_train.ipynb (RunConfig.__post_init__ or the start of run_experiment)')
 @pytest.mark.parametrize('bad,name', BAD_CONFIGS, ids=[f'{next(iter(b))}={next(iter(b.values()))!r}' for b, _ in BAD_CONFIGS])
 def test_run_config_bad_values_are_named_before_anything_is_written(bad, name, tmp_path):
     with pytest.raises(ValueError) as e:

@@ -16,10 +16,10 @@ def test_help_lists_documented_flags():
         assert flag in r.stdout and doc in r.stdout, (flag, r.stdout)
 
 @pytest.mark.parametrize('args,msg', [
-    (['--dataset', 'svhn'], 'unknown --dataset'),
-    (['--rate', '1.5'], '--rate must lie in [0, 1]'),
-    (['--method', 'nope'], 'unknown --method'),
-    (['--model', 'vgg'], 'unknown --model'),
+    (['--dataset', 'svhn'], '--dataset svhn: unknown dataset'),
+    (['--rate', '1.5'], '--rate 1.5: the noise rate must lie in [0, 1]'),
+    (['--method', 'nope'], '--method nope: unknown method'),
+    (['--model', 'vgg'], '--model vgg: unknown model'),
     (['--method-kwargs', '{bad'], 'not valid JSON'),
     (['--rate', 'lots'], "invalid float value: 'lots'"),
 ])
