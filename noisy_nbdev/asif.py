@@ -255,10 +255,13 @@ class ASIF(Method):
         if dynamics not in ('paper', 'code', 'per_loss'): raise ValueError(f"dynamics must be 'paper', 'code' or 'per_loss', got {dynamics!r}")
         if isinstance(cls_loss, str) and cls_loss not in CLS_LOSSES: raise ValueError(f"unknown cls_loss {cls_loss!r}; choose one of {', '.join(CLS_LOSSES)}")
         if id_norm not in ('classes', 'heads', 'batch'): raise ValueError(f"id_norm must be 'classes', 'heads' or 'batch', got {id_norm!r}")
+        if not (isinstance(lambda_id, (int, float)) and math.isfinite(lambda_id) and lambda_id >= 0): raise ValueError(f"lambda_id must be a number >= 0, got {lambda_id!r}")
         self.lambda_id, self.reversal, self.denominator, self.dann_sign = lambda_id, reversal, denominator, dann_sign
         self.dynamics, self.code_lr, self.code_if_lr_coef, self.dann_gamma = dynamics, code_lr, code_if_lr_coef, dann_gamma
         self.cls_name = cls_loss if isinstance(cls_loss, str) else getattr(cls_loss, '__name__', 'custom')
         self.cls_fn, self.cls_kwargs = CLS_LOSSES.get(cls_loss, cls_loss), cls_kwargs or {}
+        try: self.cls_fn(torch.zeros(2, 2), torch.tensor([0, 1]), **self.cls_kwargs)  # its parameters, checked now
+        except (TypeError, ValueError) as e: raise ValueError(f"cls_kwargs {self.cls_kwargs} do not fit cls_loss {self.cls_name!r}: {e}") from None
         self.sizes = dict(hidden=hidden, width=width, dropout=dropout)
         self.id_norm, self.class_weighted_ce = id_norm, class_weighted_ce
         self.identifier, self.steps = None, 0
