@@ -10,7 +10,7 @@ import argparse, statistics, time, torch
 from noisy_nbdev.models import get_model
 from noisy_nbdev.data import TensorData
 from noisy_nbdev.train import Learner, Method, default_device
-from noisy_nbdev.asif import ASIF
+from noisy_nbdev.asif import ASIF, asif_as_in_code
 from noisy_nbdev.limit import LIMIT
 
 def main():
@@ -20,7 +20,7 @@ def main():
     p.add_argument('--classes', type=int, default=10); p.add_argument('--size', type=int, default=32)
     p.add_argument('--channels', type=int, default=3)
     p.add_argument('--reps', type=int, default=5); p.add_argument('--warmup', type=int, default=2)
-    p.add_argument('--device', default=None); p.add_argument('--methods', default='asif,limit')
+    p.add_argument('--device', default=None); p.add_argument('--methods', default='asif,limit', help='comma-separated: asif, asif_code (the authors\' dynamics), limit')
     a = p.parse_args()
     dev = torch.device(a.device) if a.device else default_device()
     torch.manual_seed(0)
@@ -30,7 +30,8 @@ def main():
     x = torch.randn(a.bs, a.channels, a.size, a.size, device=dev); y = torch.randint(0, C, (a.bs,), device=dev)
     idx = torch.randperm(N)[:a.bs]; y = (idx % C).to(dev)
     learners = {'CE': Learner(get_model(a.model, C, in_channels=a.channels), Method(), ds, device=dev, progress=False)}
-    if 'asif' in a.methods: learners['ASIF'] = Learner(get_model(a.model, C, in_channels=a.channels), ASIF(), ds, device=dev, progress=False)
+    if 'asif' in a.methods.split(','): learners['ASIF'] = Learner(get_model(a.model, C, in_channels=a.channels), ASIF(), ds, device=dev, progress=False)
+    if 'asif_code' in a.methods.split(','): learners['ASIF (code)'] = Learner(get_model(a.model, C, in_channels=a.channels), asif_as_in_code(), ds, device=dev, progress=False)
     if 'limit' in a.methods: learners['LIMIT'] = Learner(get_model(a.model, C, in_channels=a.channels), LIMIT(), ds, device=dev, progress=False)
     def step(l):
         if dev.type == 'cuda': torch.cuda.synchronize()
@@ -47,6 +48,6 @@ def main():
     print(f"device {dev} ({torch.cuda.get_device_name() if dev.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
           f"model {a.model}, batch {a.bs}x{a.channels}x{a.size}x{a.size}, N_c {a.nc}, reps {a.reps}")
     for k in learners:
-        print(f"{k:6s} median step {med[k]*1e3:9.1f} ms  ({params[k]/1e6:.1f} M parameters)  ratio to CE {med[k]/med['CE']:.3f}")
+        print(f"{k:11s} median step {med[k]*1e3:9.1f} ms  ({params[k]/1e6:.1f} M parameters)  ratio to CE {med[k]/med['CE']:.3f}")
 
 if __name__ == '__main__': main()
