@@ -6,14 +6,16 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/cli.html.md"""
 
 # %% ../nbs/10_cli.ipynb #3985d263
 from __future__ import annotations
-import json, re
+import dataclasses, inspect, json, re, typing
 import torch
+from typing import Annotated
+from fastcore.docments import docments
 from fastcore.script import call_parse, CliError
 from .train import RunConfig, run_experiment
 import noisy_nbdev.models, noisy_nbdev.losses, noisy_nbdev.asif, noisy_nbdev.limit  # noqa: F401  (register models and methods)
 
 # %% auto #0
-__all__ = ['noisy_train']
+__all__ = ['FIELD_HELP', 'CLI_OPTIONS', 'field_help', 'cli_signature', 'noisy_train']
 
 # %% ../nbs/10_cli.ipynb #75c7d40a
 def _flagged(msg:str, # an error message of `RunConfig`
@@ -23,42 +25,82 @@ def _flagged(msg:str, # an error message of `RunConfig`
     return re.sub(r"RunConfig\.(\w+)=('[^']*'|[^:\s]+)", flag, msg)
 
 # %% ../nbs/10_cli.ipynb #c772bd07
+FIELD_HELP = dict(
+    dataset="data set: mnist, fashion_mnist, cifar10, cifar100, clothing1m or synthetic",
+    noise="label noise: symmetric, pair or none",
+    rate="noise rate in [0, 1]",
+    method="training method (see noisy_nbdev.train.METHODS)",
+    method_kwargs="""JSON dict of extra method parameters, e.g. '{"q": 0.7}'""",
+    model="network (see noisy_nbdev.models.MODELS)",
+    model_kwargs="""JSON dict of extra model parameters, e.g. '{"width": 16}'""",
+    epochs="training epochs",
+    bs="batch size",
+    lr="learning rate",
+    opt="optimiser: adam or sgd",
+    wd="weight decay",
+    momentum="SGD momentum, in [0, 1) (used with --opt sgd only)",
+    seed="seed of the split, the noise, the initialisation and the batches",
+    train_size="use a seeded subset of this many training samples (default: all)",
+    val_frac="fraction of the training set held out as a noisy validation set (0: none)",
+    test_size="use a seeded subset of the clean test set (default: all)",
+    patience="early stopping: epochs without a better validation accuracy",
+    include_true_class="symmetric noise redraws over all K classes (the ASIF code's variant)",
+    pairs="pair-noise preset: asif_cifar10 or limit_cifar10",
+)  # help of the `RunConfig` fields that have no docments comment in 03_train
+
+# %% ../nbs/10_cli.ipynb #d57b2b25
+def field_help() -> dict:
+    "Help text of every `RunConfig` field: its docments comment in 03_train, else `FIELD_HELP`"
+    doc = docments(RunConfig)
+    return {f.name: doc.get(f.name) or FIELD_HELP.get(f.name) for f in dataclasses.fields(RunConfig)}
+
+# %% ../nbs/10_cli.ipynb #27d7ab79
+CLI_OPTIONS = [  # the command's own options, which are not part of the run: (name, type, default, help)
+    ('out', str, 'runs', "parent folder of the run folders"),
+    ('data_root', str, None, "data folder (default: $NOISY_NBDEV_DATA, else ~/.cache/noisy_nbdev/data)"),
+    ('device', str, None, "cpu or cuda (default: cuda if available)"),
+    ('quiet', bool, False, "no progress bar"),
+]
+
+# %% ../nbs/10_cli.ipynb #6771d826
+def _cli_param(name:str, # parameter (and flag) name
+               tp:type, # a `RunConfig` field's type
+               default, # its default
+               help:str, # its help text
+              ) -> inspect.Parameter:
+    "A keyword parameter that fastcore's `call_parse` turns into a flag: dicts as JSON strings, `X|None` as optional `X`"
+    if tp is dict: tp, default = str, json.dumps(default)
+    elif typing.get_origin(tp) in (typing.Union, type(int|None)): tp = next(t for t in typing.get_args(tp) if t is not type(None))
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[tp, help])
+
+# %% ../nbs/10_cli.ipynb #b0bd118f
+def cli_signature() -> inspect.Signature:
+    "`noisy_train`'s signature: one keyword per `RunConfig` field (in its order), then the command's own options"
+    hints, helps = typing.get_type_hints(RunConfig), field_help()
+    default = lambda f: f.default_factory() if f.default is dataclasses.MISSING else f.default
+    ps = [_cli_param(f.name, hints[f.name], default(f), helps[f.name] or '') for f in dataclasses.fields(RunConfig)]
+    return inspect.Signature(ps + [_cli_param(*o) for o in CLI_OPTIONS])
+
+# %% ../nbs/10_cli.ipynb #0d033f0e
+def _with_signature(sig:inspect.Signature, # the signature `call_parse` and `inspect.signature` should see
+                   ):
+    "Decorator giving a `**kw` function the explicit signature `sig`"
+    def deco(f): f.__signature__ = sig; return f
+    return deco
+
+# %% ../nbs/10_cli.ipynb #6ce08a32
 @call_parse
-def noisy_train(
-    dataset:str='mnist', # data set: mnist, fashion_mnist, cifar10, cifar100, clothing1m or synthetic
-    noise:str='symmetric', # label noise: symmetric, pair or none
-    rate:float=0.0, # noise rate in [0, 1]
-    method:str='ce', # training method (see noisy_nbdev.train.METHODS)
-    model:str='limit_cnn', # network (see noisy_nbdev.models.MODELS)
-    epochs:int=10, # training epochs
-    seed:int=0, # seed of the split, the noise, the initialisation and the batches
-    train_size:int=None, # use a seeded subset of this many training samples (default: all)
-    test_size:int=None, # use a seeded subset of the clean test set (default: all)
-    val_frac:float=0.2, # fraction of the training set held out as a noisy validation set (0: none)
-    bs:int=128, # batch size
-    lr:float=1e-3, # learning rate
-    opt:str='adam', # optimiser: adam or sgd
-    wd:float=0.0, # weight decay
-    patience:int=None, # early stopping: epochs without a better validation accuracy
-    include_true_class:bool=False, # symmetric noise redraws over all K classes (the ASIF code's variant)
-    pairs:str=None, # pair-noise preset: asif_cifar10 or limit_cifar10
-    method_kwargs:str='{}', # JSON dict of extra method parameters, e.g. '{"q": 0.7}'
-    model_kwargs:str='{}', # JSON dict of extra model parameters, e.g. '{"width": 16}'
-    init_from_ce:bool=False, # start from the best CE model of the same data, model and seed (FW, DMI, LIMIT +init)
-    out:str='runs', # parent folder of the run folders
-    data_root:str=None, # data folder (default: $NOISY_NBDEV_DATA, else ~/.cache/noisy_nbdev/data)
-    device:str=None, # cpu or cuda (default: cuda if available)
-    quiet:bool=False, # no progress bar
-):
+@_with_signature(cli_signature())
+def noisy_train(**kw):
     "Train a method on a data set with label noise; writes a run folder and prints its result"
-    try: mk = json.loads(method_kwargs)
-    except json.JSONDecodeError as e: raise CliError(f"--method-kwargs is not valid JSON: {e}") from None
-    try: mdk = json.loads(model_kwargs)
-    except json.JSONDecodeError as e: raise CliError(f"--model-kwargs is not valid JSON: {e}") from None
-    try: cfg = RunConfig(dataset=dataset, noise=noise, rate=rate, method=method, method_kwargs=mk, model=model, epochs=epochs,
-                         bs=bs, lr=lr, opt=opt, wd=wd, seed=seed, train_size=train_size, val_frac=val_frac, test_size=test_size,
-                         patience=patience, include_true_class=include_true_class, pairs=pairs, model_kwargs=mdk,
-                         init_from_ce=init_from_ce)
+    a = cli_signature().bind(**kw); a.apply_defaults()
+    cfg_kw = {f.name: a.arguments[f.name] for f in dataclasses.fields(RunConfig)}
+    out, data_root, device, quiet = (a.arguments[o[0]] for o in CLI_OPTIONS)
+    for k in ('method_kwargs', 'model_kwargs'):
+        if isinstance(cfg_kw[k], str):
+            try: cfg_kw[k] = json.loads(cfg_kw[k])
+            except json.JSONDecodeError as e: raise CliError(f"--{k.replace('_', '-')} is not valid JSON: {e}") from None
+    try: cfg = RunConfig(**cfg_kw)
     except (TypeError, ValueError) as e: raise CliError(f"noisy-train: error: {_flagged(str(e))}") from None
     if device is not None:
         try: dev = torch.device(device)

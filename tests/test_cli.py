@@ -15,6 +15,36 @@ def test_help_lists_documented_flags():
     for flag, doc in [('--rate', 'noise rate in [0, 1]'), ('--train-size', 'seeded subset'), ('--method', 'training method')]:
         assert flag in r.stdout and doc in r.stdout, (flag, r.stdout)
 
+def test_every_runconfig_field_has_a_flag_with_help():
+    """The flags are generated from `RunConfig`: a field added without a flag or a help text fails here."""
+    from dataclasses import fields
+    from fastcore.script import anno_parser
+    from noisy_nbdev.cli import noisy_train
+    from noisy_nbdev.train import RunConfig
+    acts = {s: a for a in anno_parser(noisy_train.__wrapped__)._actions for s in a.option_strings}
+    for f in fields(RunConfig):
+        flag = '--' + f.name.replace('_', '-')
+        assert flag in acts, f"RunConfig.{f.name} has no {flag}"
+        assert acts[flag].dest == f.name
+        assert acts[flag].help and not acts[flag].help.startswith(' (default'), (flag, acts[flag].help)
+    for own in ('--out', '--data-root', '--device', '--quiet'): assert own in acts
+
+def test_help_shows_val_size_and_momentum():
+    r = run('--help')
+    assert r.returncode == 0
+    assert '--val-size (int)' in r.stdout and 'seeded subset of the noisy validation split' in r.stdout, r.stdout
+    assert '--momentum (float)' in r.stdout and 'SGD momentum' in r.stdout, r.stdout
+
+def test_val_size_momentum_and_opt_reach_the_run_config(tmp_path):
+    args = ['--dataset', 'synthetic', '--model', 'small_cnn', '--epochs', '1', '--train-size', '300', '--test-size', '100',
+            '--val-size', '50', '--momentum', '0.5', '--opt', 'sgd', '--method-kwargs', '{}', '--out', str(tmp_path), '--quiet']
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    run_dir = Path(r.stdout.split('run folder: ')[1].split()[0])
+    cfg = json.loads((run_dir / 'config.json').read_text())['config']
+    assert (cfg['val_size'], cfg['momentum'], cfg['opt']) == (50, 0.5, 'sgd'), cfg
+    assert cfg['method_kwargs'] == {} and cfg['train_size'] == 300
+
 @pytest.mark.parametrize('args,msg', [
     (['--dataset', 'svhn'], '--dataset svhn: unknown dataset'),
     (['--rate', '1.5'], '--rate 1.5: the noise rate must lie in [0, 1]'),
@@ -22,6 +52,10 @@ def test_help_lists_documented_flags():
     (['--model', 'vgg'], '--model vgg: unknown model'),
     (['--method-kwargs', '{bad'], 'not valid JSON'),
     (['--rate', 'lots'], "invalid float value: 'lots'"),
+    (['--momentum', '1'], '--momentum 1.0: must lie in [0, 1)'),
+    (['--val-size', '0'], '--val-size 0'),
+    (['--val-size', 'ten'], "invalid int value: 'ten'"),
+    (['--model-kwargs', '[1'], '--model-kwargs is not valid JSON'),
 ])
 def test_bad_arguments_give_a_message_not_a_traceback(args, msg, tmp_path):
     r = run(*args, '--out', str(tmp_path))
