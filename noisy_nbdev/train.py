@@ -6,9 +6,9 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/train.html.md"""
 
 # %% ../nbs/03_train.ipynb #97c9a105
 from __future__ import annotations
-import os, json, time, math, random, hashlib, subprocess, signal, socket, shutil, uuid, warnings
+import os, sys, json, time, math, random, hashlib, subprocess, signal, socket, shutil, uuid, warnings, platform
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, asdict, replace
+from dataclasses import dataclass, field, fields, asdict, replace, MISSING
 from pathlib import Path
 from typing import Callable
 import numpy as np
@@ -23,10 +23,10 @@ try: import fcntl  # POSIX file locks for run folders (see `lock_run`)
 except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['METHODS', 'ModelOut', 'Method', 'LossMethod', 'register_method', 'get_method', 'default_device', 'predict',
-           'evaluate', 'set_seed', 'epoch_order', 'Learner', 'select_epochs', 'atomic_write', 'RunFolderWarning',
-           'RunLocked', 'lock_run', 'TrainingDiverged', 'RunConfig', 'prepare_data', 'run_experiment',
-           'difficulty_scores', 'read_history', 'plot_history']
+__all__ = ['METHODS', 'RESULT_FORMAT', 'ModelOut', 'Method', 'LossMethod', 'register_method', 'get_method', 'default_device',
+           'predict', 'evaluate', 'set_seed', 'epoch_order', 'Learner', 'select_epochs', 'atomic_write',
+           'RunFolderWarning', 'RunLocked', 'lock_run', 'TrainingDiverged', 'RunConfig', 'prepare_data', 'machine_info',
+           'peak_memory', 'run_experiment', 'difficulty_scores', 'read_history', 'load_run', 'plot_history']
 
 # %% ../nbs/03_train.ipynb #3a7146a4
 @dataclass
@@ -591,6 +591,18 @@ def _check_config(cfg) -> None:
         if v is not None and not whole(v, lo): raise bad(f, f"must be None or a whole number >= {lo}")
 
 # %% ../nbs/03_train.ipynb #8ffaab0e
+RESULT_FORMAT = 1  # the package's result format: bump it only when the meaning of a run's results changes
+
+# %% ../nbs/03_train.ipynb #cf308379
+def _non_default(cfg) -> dict:
+    "The fields of the dataclass instance `cfg` whose values differ from their defaults"
+    out = {}
+    for f in fields(cfg):
+        d = f.default_factory() if f.default_factory is not MISSING else f.default
+        if d is MISSING or getattr(cfg, f.name) != d: out[f.name] = getattr(cfg, f.name)
+    return out
+
+# %% ../nbs/03_train.ipynb #99297959
 @dataclass
 class RunConfig:
     "Everything a run depends on (the data root aside)"
@@ -604,14 +616,22 @@ class RunConfig:
     init_from_ce:bool=False # start from the best-validation CE model of the same data, model and seed (FW, DMI, LIMIT +init)
     def __post_init__(self): _check_config(self)  # one error naming the field, before any data are read
     def key(self) -> str:
-        "Short hash of the config: equal configs share a run folder"
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        "Short hash of the fields that differ from their defaults, and `RESULT_FORMAT`: equal configs share a run folder"
+        return hashlib.sha1(json.dumps([RESULT_FORMAT, _non_default(self)], sort_keys=True, default=str).encode()).hexdigest()[:10]
     def run_name(self) -> str:
         return f"{self.dataset}-{self.noise}{self.rate:g}-{self.method}-{self.model}-s{self.seed}-{self.key()}"
 
-def _git_commit():
-    try: return subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
+def _git(*args):
+    "Output of a git command run in the package's folder (in a notebook: the current folder), or None"
+    here = Path(__file__).parent if '__file__' in globals() else None
+    try: r = subprocess.run(['git', *args], capture_output=True, text=True, cwd=here, timeout=5)
     except Exception: return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+def _git_commit(): return _git('rev-parse', 'HEAD') or None
+def _git_dirty():
+    "Whether tracked files differ from the commit (a run of uncommitted code cannot be rerun from the commit alone)"
+    st = _git('status', '--porcelain', '--untracked-files=no'); return None if st is None else bool(st)
 
 # %% ../nbs/03_train.ipynb #68fa32e0
 def prepare_data(cfg:RunConfig, # the run
@@ -659,6 +679,39 @@ def _finished(path:Path, # a run folder
     return None
 
 # %% ../nbs/03_train.ipynb #cdbb429b
+def _cpu_model() -> str:
+    "The CPU's model name (Linux: /proc/cpuinfo), else what `platform` says"
+    try:
+        for l in Path('/proc/cpuinfo').read_text().splitlines():
+            if l.startswith('model name'): return l.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine()
+
+# %% ../nbs/03_train.ipynb #8341f0f6
+def machine_info(device=None, # the run's device (default: CUDA if available, else CPU)
+                ) -> dict:
+    "The machine a run runs on: CPU model and cores, OS, Python and torch versions, and the GPU on a CUDA device"
+    dev = torch.device(device) if device is not None else default_device()
+    hw = dict(cpu=_cpu_model(), cpu_count=os.cpu_count(), platform=platform.platform(), python=platform.python_version(),
+              torch=torch.__version__, device=str(dev))
+    if dev.type == 'cuda': hw.update(gpu=torch.cuda.get_device_name(dev), cuda=torch.version.cuda)
+    return hw
+
+# %% ../nbs/03_train.ipynb #8b7573ef
+def peak_memory(device=None, # the run's device: on CUDA, its peak allocated memory too
+               ) -> dict:
+    "Peak resident memory of this process in MiB (`peak_rss_mib`), and on a CUDA device its peak allocated memory (`peak_cuda_mib`)"
+    out = {}
+    try:
+        import resource
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        out['peak_rss_mib'] = round(rss / (2**20 if sys.platform == 'darwin' else 2**10), 1)
+    except ImportError: out['peak_rss_mib'] = None  # Windows
+    dev = torch.device(device) if device is not None else default_device()
+    if dev.type == 'cuda': out['peak_cuda_mib'] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
+    return out
+
+# %% ../nbs/03_train.ipynb #4ebe698a
 def run_experiment(cfg:RunConfig, # what to run
                    out:str|Path='runs', # parent folder of run folders
                    root:str|Path|None=None, # data root
@@ -669,6 +722,8 @@ def run_experiment(cfg:RunConfig, # what to run
     from noisy_nbdev.models import get_model
     path = Path(out)/cfg.run_name()
     if (res := _finished(path)) is not None: return dict(res, path=str(path), reused=True)
+    t0, dev = time.perf_counter(), torch.device(device) if device is not None else default_device()
+    if dev.type == 'cuda': torch.cuda.reset_peak_memory_stats(dev)
     with lock_run(path):  # raises `RunLocked` if another process is running this config
         if (res := _finished(path, warn=True)) is not None: return dict(res, path=str(path), reused=True)  # finished meanwhile
         (path/'done').unlink(missing_ok=True)  # redoing a run whose records were damaged
@@ -677,7 +732,8 @@ def run_experiment(cfg:RunConfig, # what to run
         except FileNotFoundError: ok = False
         except (OSError, ValueError):
             ok = False; warnings.warn(f"{path/'config.json'} is unreadable; rewritten", RunFolderWarning, stacklevel=2)
-        if not ok: _write_json(dict(config=asdict(cfg), version=__version__, git_commit=_git_commit(), torch=torch.__version__), path/'config.json')
+        if not ok: _write_json(dict(config=asdict(cfg), key=cfg.key(), result_format=RESULT_FORMAT, version=__version__,
+                                    git_commit=_git_commit(), git_dirty=_git_dirty(), torch=torch.__version__, hardware=machine_info(dev)), path/'config.json')
         train, val, test = prepare_data(cfg, root)
         set_seed(cfg.seed)
         model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
@@ -704,6 +760,10 @@ def run_experiment(cfg:RunConfig, # what to run
                                                 val_rate=None if val is None else float(val.noise_mask.float().mean())))
         _save_npy(train.noise_mask.numpy(), path/'noise_mask.npy')
         _write_json(res, path/'result.json')
+        meta = json.loads((path/'config.json').read_text())  # what the run cost, with what ran where
+        meta['resources'] = dict(wall_time_s=round(time.perf_counter() - t0, 3), train_time_s=round(sum(h.get('time', 0) for h in learn.history), 3),
+                                 epochs=len(learn.history), **peak_memory(dev))
+        _write_json(meta, path/'config.json')
         atomic_write(path/'done', lambda f: f.write(time.strftime('%Y-%m-%d %H:%M:%S\n').encode()))  # last: the run is finished
     return dict(res, path=str(path), reused=False)
 
@@ -725,6 +785,34 @@ def read_history(path:str|Path, # a run folder
                 ) -> list[dict]:
     "The per-epoch records of a run folder (its `metrics.jsonl`)"
     return [json.loads(l) for l in (Path(path)/'metrics.jsonl').read_text().splitlines() if l.strip()]
+
+# %% ../nbs/03_train.ipynb #685d3756
+def load_run(path:str|Path, # a run folder
+            ) -> dict:
+    "A run folder's config (a `RunConfig`), provenance, history and result, with lazy loaders of its checkpoint"
+    p = Path(path)
+    if not (p/'config.json').exists(): raise FileNotFoundError(f"{p} is not a run folder: it has no config.json")
+    meta = json.loads((p/'config.json').read_text())
+    known = {f.name for f in fields(RunConfig)}
+    if unknown := set(meta['config']) - known: warnings.warn(f"{p/'config.json'}: fields {sorted(unknown)} are not RunConfig fields in this version; ignored", RunFolderWarning, stacklevel=2)
+    def checkpoint() -> dict:
+        "The run's last checkpoint (on the CPU)"
+        why = {}
+        for name in ('checkpoint.pt', 'checkpoint.prev.pt'):
+            if (p/name).exists():
+                s, why[name] = _read_checkpoint(p/name)
+                if s is not None: return s
+        raise FileNotFoundError(f"{p}: no readable checkpoint" + (f" ({why})" if why else ""))
+    def best_state() -> dict|None:
+        "Model weights of the best noisy-validation epoch (None without a validation set)"
+        return checkpoint()['best_state']
+    def last_state() -> dict:
+        "Model weights, the method's modules and state, after the last epoch"
+        s = checkpoint(); return {k: s[k] for k in ('epoch', 'model', 'modules', 'method')}
+    res = json.loads((p/'result.json').read_text()) if (p/'result.json').exists() else None
+    return dict(path=p, config=RunConfig(**{k: v for k, v in meta['config'].items() if k in known}),
+                meta={k: v for k, v in meta.items() if k != 'config'}, history=read_history(p) if (p/'metrics.jsonl').exists() else [],
+                result=res, finished=(p/'done').exists(), checkpoint=checkpoint, best_state=best_state, last_state=last_state)
 
 # %% ../nbs/03_train.ipynb #d490ef72
 def plot_history(history:list[dict]|str|Path, # `Learner.history`, or a run folder
