@@ -15,7 +15,7 @@ from .train import RunConfig, run_experiment
 import noisy_nbdev.models, noisy_nbdev.losses, noisy_nbdev.asif, noisy_nbdev.limit  # noqa: F401  (register models and methods)
 
 # %% auto #0
-__all__ = ['FIELD_HELP', 'CLI_OPTIONS', 'field_help', 'cli_signature', 'noisy_train']
+__all__ = ['CLI_OPTIONS', 'field_help', 'cli_signature', 'noisy_train']
 
 # %% ../nbs/10_cli.ipynb #75c7d40a
 def _flagged(msg:str, # an error message of `RunConfig`
@@ -25,34 +25,10 @@ def _flagged(msg:str, # an error message of `RunConfig`
     return re.sub(r"RunConfig\.(\w+)=('[^']*'|[^:\s]+)", flag, msg)
 
 # %% ../nbs/10_cli.ipynb #c772bd07
-FIELD_HELP = dict(
-    dataset="data set: mnist, fashion_mnist, cifar10, cifar100, clothing1m or synthetic",
-    noise="label noise: symmetric, pair or none",
-    rate="noise rate in [0, 1]",
-    method="training method (see noisy_nbdev.train.METHODS)",
-    method_kwargs="""JSON dict of extra method parameters, e.g. '{"q": 0.7}'""",
-    model="network (see noisy_nbdev.models.MODELS)",
-    model_kwargs="""JSON dict of extra model parameters, e.g. '{"width": 16}'""",
-    epochs="training epochs",
-    bs="batch size",
-    lr="learning rate",
-    opt="optimiser: adam or sgd",
-    wd="weight decay",
-    momentum="SGD momentum, in [0, 1) (used with --opt sgd only)",
-    seed="seed of the split, the noise, the initialisation and the batches",
-    train_size="use a seeded subset of this many training samples (default: all)",
-    val_frac="fraction of the training set held out as a noisy validation set (0: none)",
-    test_size="use a seeded subset of the clean test set (default: all)",
-    patience="early stopping: epochs without a better validation accuracy",
-    include_true_class="symmetric noise redraws over all K classes (the ASIF code's variant)",
-    pairs="pair-noise preset: asif_cifar10 or limit_cifar10",
-)  # help of the `RunConfig` fields that have no docments comment in 03_train
-
-# %% ../nbs/10_cli.ipynb #d57b2b25
 def field_help() -> dict:
-    "Help text of every `RunConfig` field: its docments comment in 03_train, else `FIELD_HELP`"
+    "Help text of every `RunConfig` field: its docments comment in 03_train"
     doc = docments(RunConfig)
-    return {f.name: doc.get(f.name) or FIELD_HELP.get(f.name) for f in dataclasses.fields(RunConfig)}
+    return {f.name: doc.get(f.name) for f in dataclasses.fields(RunConfig)}
 
 # %% ../nbs/10_cli.ipynb #27d7ab79
 CLI_OPTIONS = [  # the command's own options, which are not part of the run: (name, type, default, help)

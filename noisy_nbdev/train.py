@@ -606,12 +606,26 @@ def _non_default(cfg) -> dict:
 @dataclass
 class RunConfig:
     "Everything a run depends on (the data root aside)"
-    dataset:str='mnist'; noise:str='symmetric'; rate:float=0.0
-    method:str='ce'; method_kwargs:dict=field(default_factory=dict)
-    model:str='limit_cnn'; model_kwargs:dict=field(default_factory=dict)
-    epochs:int=10; bs:int=128; lr:float=1e-3; opt:str='adam'; wd:float=0.; momentum:float=0.9
-    seed:int=0; train_size:int|None=None; val_frac:float=0.2; test_size:int|None=None
-    patience:int|None=None; include_true_class:bool=False; pairs:str|None=None
+    dataset:str='mnist' # data set: mnist, fashion_mnist, cifar10, cifar100, clothing1m or synthetic
+    noise:str='symmetric' # label noise: symmetric, pair or none
+    rate:float=0.0 # noise rate in [0, 1]
+    method:str='ce' # training method (see noisy_nbdev.train.METHODS)
+    method_kwargs:dict=field(default_factory=dict) # extra method parameters, e.g. {"q": 0.7}
+    model:str='limit_cnn' # network (see noisy_nbdev.models.MODELS)
+    model_kwargs:dict=field(default_factory=dict) # extra model parameters, e.g. {"width": 16}
+    epochs:int=10 # training epochs
+    bs:int=128 # batch size
+    lr:float=1e-3 # learning rate
+    opt:str='adam' # optimiser: adam or sgd
+    wd:float=0. # weight decay
+    momentum:float=0.9 # SGD momentum, in [0, 1) (used with opt sgd only)
+    seed:int=0 # seed of the split, the noise, the initialisation and the batches
+    train_size:int|None=None # use a seeded subset of this many training samples (default: all)
+    val_frac:float=0.2 # fraction of the training set held out as a noisy validation set (0: none)
+    test_size:int|None=None # use a seeded subset of the clean test set (default: all)
+    patience:int|None=None # early stopping: epochs without a better validation accuracy
+    include_true_class:bool=False # symmetric noise redraws over all K classes (the ASIF code's variant)
+    pairs:str|None=None # pair-noise preset: asif_cifar10 or limit_cifar10
     val_size:int|None=None # use a seeded subset of the noisy validation split (default: all of it)
     init_from_ce:bool=False # start from the best-validation CE model of the same data, model and seed (FW, DMI, LIMIT +init)
     def __post_init__(self): _check_config(self)  # one error naming the field, before any data are read
