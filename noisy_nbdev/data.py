@@ -176,6 +176,16 @@ def _cache_problem(out:Path, # the extracted file in the cache
     return ''
 
 # %% ../nbs/00_data.ipynb #c0e53adc
+def _fsync_dir(d:Path, # a folder in which a file was just renamed
+              ):
+    "Make a rename in `d` durable (POSIX); a no-op where folders cannot be opened"
+    try: fd = os.open(d, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+# %% ../nbs/00_data.ipynb #06f9311a
 def extract_idx(src:Path, # a gzipped IDX file
                 out:Path, # where its decompressed copy goes, in a writable cache folder that exists
                 ndim:int, # its number of dimensions: 3 for images, 1 for labels
@@ -203,10 +213,7 @@ def extract_idx(src:Path, # a gzipped IDX file
             except ValueError as e: raise ValueError(f"{e}. Replace it: {_how_to_get(name)}.") from None
             os.replace(tmp, out)
         finally: tmp.unlink(missing_ok=True)
-        if os.name == 'posix':                             # make the rename itself durable
-            fd = os.open(out.parent, os.O_RDONLY)
-            try: os.fsync(fd)
-            finally: os.close(fd)
+        _fsync_dir(out.parent)                            # make the rename itself durable
     return out
 
 # %% ../nbs/00_data.ipynb #902dc493

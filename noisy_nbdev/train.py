@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .data import TensorData
+from .data import TensorData, _fsync_dir
 try: import fcntl  # POSIX file locks for run folders (see `lock_run`)
 except ImportError: fcntl = None
 
@@ -313,16 +313,6 @@ def select_epochs(history:list[dict]) -> dict:
             note='selected on the clean TEST set (as the ASIF code does); an optimistic upper bound, not a fair result')
     return res
 
-# %% ../nbs/03_train.ipynb #bda37c52
-def _fsync_dir(d:Path, # a folder in which a file was just renamed
-              ):
-    "Make a rename in `d` durable (POSIX); a no-op where folders cannot be opened"
-    try: fd = os.open(d, os.O_RDONLY)
-    except OSError: return
-    try: os.fsync(fd)
-    except OSError: pass
-    finally: os.close(fd)
-
 # %% ../nbs/03_train.ipynb #12ee27a4
 def atomic_write(path:str|Path, # the file to (re)write
                  write:Callable, # `write(f)` writes the whole content to the binary file object `f`
@@ -388,6 +378,7 @@ def _read_checkpoint(f:Path, # a checkpoint file
 
 # %% ../nbs/03_train.ipynb #7187ba15
 def _load_checkpoint(folder:Path, # the run folder
+                     quarantine:bool=True, # move an unreadable checkpoint aside (resuming); False: change nothing (reading)
                     ) -> dict|None:
     "The last good checkpoint of a run folder (`checkpoint.pt`, else `checkpoint.prev.pt`), or None"
     for name in ('checkpoint.pt', 'checkpoint.prev.pt'):
@@ -395,9 +386,11 @@ def _load_checkpoint(folder:Path, # the run folder
         if not f.exists(): continue
         s, why = _read_checkpoint(f)
         if s is not None: return s
-        os.replace(f, f.with_name(name + '.corrupt'))  # kept for inspection; never linked as the next `prev`
-        nxt = 'falling back to checkpoint.prev.pt' if name == 'checkpoint.pt' else 'starting the run over'
-        warnings.warn(f"{f} is unreadable ({why}); moved to {name}.corrupt, {nxt}", RunFolderWarning, stacklevel=2)
+        nxt = 'falling back to checkpoint.prev.pt' if name == 'checkpoint.pt' else 'no readable checkpoint left'
+        if quarantine:  # kept for inspection; never linked as the next `prev`
+            os.replace(f, f.with_name(name + '.corrupt'))
+            nxt = f"moved to {name}.corrupt, " + ('starting the run over' if name == 'checkpoint.prev.pt' else nxt)
+        warnings.warn(f"{f} is unreadable ({why}); {nxt}", RunFolderWarning, stacklevel=2)
     return None
 
 # %% ../nbs/03_train.ipynb #3bd8642e
@@ -811,12 +804,8 @@ def load_run(path:str|Path, # a run folder
     if unknown := set(meta['config']) - known: warnings.warn(f"{p/'config.json'}: fields {sorted(unknown)} are not RunConfig fields in this version; ignored", RunFolderWarning, stacklevel=2)
     def checkpoint() -> dict:
         "The run's last checkpoint (on the CPU)"
-        why = {}
-        for name in ('checkpoint.pt', 'checkpoint.prev.pt'):
-            if (p/name).exists():
-                s, why[name] = _read_checkpoint(p/name)
-                if s is not None: return s
-        raise FileNotFoundError(f"{p}: no readable checkpoint" + (f" ({why})" if why else ""))
+        if (s := _load_checkpoint(p, quarantine=False)) is None: raise FileNotFoundError(f"{p}: no readable checkpoint")
+        return s
     def best_state() -> dict|None:
         "Model weights of the best noisy-validation epoch (None without a validation set)"
         return checkpoint()['best_state']

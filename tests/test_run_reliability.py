@@ -202,6 +202,10 @@ def test_two_processes_on_one_run_folder(tmp_path):
     ps = [start(out, cfg, runner, PAUSE_DIR=str(pause)) for _ in range(2)]
     try:
         deadline = time.time() + 120  # both hold in epoch 0 until released: a second trainer cannot finish first
+        # first, until one process trains (the other may already have given up: it must not end the wait early)
+        while time.time() < deadline and not list(pause.glob('started-*')) and not all(p.poll() is not None for p in ps):
+            time.sleep(0.1)
+        # then, until the other one gives up, or trains too
         while time.time() < deadline and not any(p.poll() is not None for p in ps) and len(list(pause.glob('started-*'))) < 2:
             time.sleep(0.1)
         started = [int(f.name.split('-')[1]) for f in pause.glob('started-*')]
