@@ -7,7 +7,7 @@ from dataclasses import fields, make_dataclass, MISSING
 from pathlib import Path
 import pytest, torch
 import noisy_nbdev.train as T
-from noisy_nbdev.train import RunConfig, RESULT_FORMAT, evaluate, load_run, prepare_data, run_experiment
+from noisy_nbdev.train import RunFolderWarning, RunConfig, RESULT_FORMAT, evaluate, load_run, prepare_data, run_experiment
 from noisy_nbdev.models import get_model
 
 # a run whose best noisy-validation epoch (1) is not its last (3), with a different test accuracy
@@ -121,7 +121,8 @@ def test_load_run_falls_back_to_the_previous_checkpoint_and_changes_nothing(fini
     d = tmp_path/'copy'; shutil.copytree(first['path'], d)
     (d/'checkpoint.pt').write_bytes((d/'checkpoint.pt').read_bytes()[:100])
     before = sorted(p.name for p in d.iterdir())
-    assert load_run(d)['last_state']()['epoch'] == 3  # checkpoint.prev.pt: after epoch 2 (the third)
+    with pytest.warns(RunFolderWarning, match='falling back to checkpoint.prev.pt'):
+        assert load_run(d)['last_state']()['epoch'] == 3  # checkpoint.prev.pt: after epoch 2 (the third)
     assert sorted(p.name for p in d.iterdir()) == before
 
 def test_load_run_refuses_a_folder_that_is_not_a_run(tmp_path):
