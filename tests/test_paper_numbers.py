@@ -1,4 +1,4 @@
-"""The papers' own numbers (`nbs/paper/*.csv`) must match the paper texts, cell by cell, in the right table.
+"""The papers' own numbers (`noisy_nbdev/paper/*.csv`) must match the paper texts, cell by cell, in the right table.
 
 Each CSV row is one cell: `paper,table,row,column,metric,mean,std,text,bold`. `text` is the cell as the paper text
 writes it, without the extraction's `<b>`/`<math>` artefacts. The texts live in `$NOISY_NBDEV_PAPERS`
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CSVS = sorted((ROOT / 'nbs' / 'paper').glob('*.csv'))
+CSVS = sorted((ROOT / 'noisy_nbdev' / 'paper').glob('*.csv'))
 PAPERS = Path(os.environ.get('NOISY_NBDEV_PAPERS', ROOT.parent / 'shared' / 'papers'))
 FILES = {'ASIF': 'asif_identity_feature_suppression.txt', 'LIMIT': 'limit_label_noise_information.txt'}
 FIELDS = ['paper', 'table', 'row', 'column', 'metric', 'mean', 'std', 'text', 'bold']
