@@ -23,10 +23,11 @@ try: import fcntl  # POSIX file locks for run folders (see `lock_run`)
 except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['METHODS', 'RESULT_FORMAT', 'ModelOut', 'Method', 'LossMethod', 'register_method', 'get_method', 'default_device',
-           'predict', 'evaluate', 'set_seed', 'epoch_order', 'Learner', 'select_epochs', 'atomic_write',
-           'RunFolderWarning', 'RunLocked', 'lock_run', 'TrainingDiverged', 'RunConfig', 'prepare_data', 'machine_info',
-           'peak_memory', 'run_experiment', 'difficulty_scores', 'read_history', 'load_run', 'plot_history']
+__all__ = ['METHODS', 'NORMS', 'RESULT_FORMAT', 'ModelOut', 'Method', 'LossMethod', 'register_method', 'get_method',
+           'default_device', 'predict', 'evaluate', 'set_seed', 'epoch_order', 'Learner', 'select_epochs',
+           'atomic_write', 'RunFolderWarning', 'RunLocked', 'lock_run', 'TrainingDiverged', 'parse_norm', 'RunConfig',
+           'prepare_data', 'machine_info', 'peak_memory', 'run_experiment', 'difficulty_scores', 'read_history',
+           'load_run', 'plot_history']
 
 # %% ../nbs/03_train.ipynb #3a7146a4
 @dataclass
@@ -204,6 +205,8 @@ class Learner:
                  patience:int|None=None, # stop after this many epochs without a better validation accuracy
                  progress:bool=True, # show a progress bar
                  eval_bs:int=1024, # batch size for evaluation
+                 test_only_selected:bool=False, # evaluate the test set only at the best-validation and the last epoch (not every epoch)
+                 bn_recalibrate:bool=False, # recompute BatchNorm running statistics on the training set after each epoch
                 ):
         if train is None: raise ValueError("Learner needs a training set")
         self.model, self.method = model, method or Method()
@@ -218,7 +221,8 @@ class Learner:
         self.opts = self.method.optimizers(self)
         self.history, self.epoch, self.best = [], 0, None
         self.sample_losses = np.zeros((0, len(train)), dtype=np.float32)
-        self._best_state = None
+        self._best_state, self._best_modules = None, None
+        self.test_only_selected, self.bn_recalibrate = test_only_selected, bn_recalibrate
 
     def parameters(self) -> list[nn.Parameter]:
         "The model's parameters and those of the method's modules"
@@ -293,12 +297,35 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
         if kill == (epoch, step): os.kill(os.getpid(), signal.SIGKILL)  # testing hook, see `_kill_point`
     rec = dict(epoch=epoch, train_loss=tot_loss / max(seen, 1), train_acc=correct / max(seen, 1), train_ce=float(np.nanmean(losses)))
     if self.record_losses: self.sample_losses = np.concatenate([self.sample_losses, losses[None]])
+    if self.bn_recalibrate: self._recalibrate_bn()
     if self.val is not None:
         v = evaluate(self.model, self.val, self.eval_bs, self.device); rec.update(val_acc=v['acc'], val_f1=v['f1'])
-    if self.test is not None:
+    if self.test is not None and not self.test_only_selected:
         t = evaluate(self.model, self.test, self.eval_bs, self.device); rec.update(test_acc=t['acc'], test_f1=t['f1'])
     rec.update(self.method.epoch_metrics()); rec['time'] = time.time() - t0
     return rec
+
+# %% ../nbs/03_train.ipynb #76dafb8a
+@patch
+def _recalibrate_bn(self:Learner):
+    "Recompute the model's BatchNorm running statistics on the training set (train mode, cumulative average)"
+    from torch.optim.swa_utils import update_bn
+    order = torch.arange(len(self.train))
+    update_bn((x.to(self.device) for x, _, _ in _batches(self.train, order, self.bs)), self.model)
+
+# %% ../nbs/03_train.ipynb #c1cb9148
+@patch
+def _test_selected(self:Learner):
+    "Test the best-validation weights and the last weights; write their scores into those epochs' records"
+    last = self.history[-1]
+    t = evaluate(self.model, self.test, self.eval_bs, self.device); last.update(test_acc=t['acc'], test_f1=t['f1'])
+    if self._best_state is not None and 'val_acc' in last:
+        b = max(self.history, key=lambda h: (h['val_acc'], -h['epoch']))
+        if b is not last:
+            now = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.model.load_state_dict(self._best_state)
+            t = evaluate(self.model, self.test, self.eval_bs, self.device); b.update(test_acc=t['acc'], test_f1=t['f1'])
+            self.model.load_state_dict(now)
 
 # %% ../nbs/03_train.ipynb #bc340e13
 def select_epochs(history:list[dict]) -> dict:
@@ -308,7 +335,7 @@ def select_epochs(history:list[dict]) -> dict:
     res = dict(last=pick(history[-1]))
     if 'val_acc' in history[-1]:
         res['best_val'] = pick(max(history, key=lambda h: (h['val_acc'], -h['epoch'])))
-    if 'test_acc' in history[-1]:
+    if all('test_acc' in h for h in history):  # the oracle needs the test set at every epoch
         res['oracle_best_test'] = dict(pick(max(history, key=lambda h: (h['test_acc'], -h['epoch']))), oracle=True,
             note='selected on the clean TEST set (as the ASIF code does); an optimistic upper bound, not a fair result')
     return res
@@ -459,11 +486,12 @@ def _kill_point(spec:str|None=None, # default: the environment variable `NOISY_N
 def _state(self:Learner) -> dict:
     return dict(epoch=self.epoch, model=self.model.state_dict(), modules=[m.state_dict() for m in self.method.modules()],
                 method=self.method.state_dict(), opts={k: o.state_dict() for k, o in self.opts.items()}, history=self.history,
-                sample_losses=self.sample_losses, best_state=self._best_state, rng=_rng_state())
+                sample_losses=self.sample_losses, best_state=self._best_state, best_modules=self._best_modules, rng=_rng_state())
 
 @patch
 def _load(self:Learner, s:dict):
     self.epoch, self.history, self.sample_losses, self._best_state = s['epoch'], s['history'], s['sample_losses'], s['best_state']
+    self._best_modules = s.get('best_modules')  # checkpoints written before it was kept: None
     self.model.load_state_dict(s['model'])
     for m, d in zip(self.method.modules(), s['modules']): m.load_state_dict(d)
     self.method.load_state_dict(s['method'])
@@ -525,12 +553,16 @@ def fit(self:Learner,
             if rec.get('val_acc', -1) > best_val:
                 best_val, stale = rec['val_acc'], 0
                 self._best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+                self._best_modules = [{k: v.detach().cpu().clone() for k, v in m.state_dict().items()} for m in self.method.modules()]
             else: stale += 1
             bar.set_postfix({k: f"{rec[k]:.3f}" for k in ('train_acc', 'val_acc', 'test_acc') if k in rec})
             if self.path is not None:
                 _save_checkpoint(self._state(), self.path)  # checkpoint first: a kill between the two loses no epoch
                 if self._kill == (epoch, 'end'): os.kill(os.getpid(), signal.SIGKILL)  # testing hook, see `_kill_point`
                 _write_metrics(self.history, self.path/'metrics.jsonl')
+        if self.test_only_selected and self.test is not None and self.history and 'test_acc' not in self.history[-1]:
+            self._test_selected()
+            if self.path is not None: _write_metrics(self.history, self.path/'metrics.jsonl')
         res = select_epochs(self.history)
         if self.path is not None:
             if self.record_losses: _save_npy(self.sample_losses, self.path/'sample_losses.npy')
@@ -545,6 +577,19 @@ def load_best(self:Learner) -> nn.Module:
     self.model.load_state_dict(self._best_state); return self.model
 
 # %% ../nbs/03_train.ipynb #ec5c4fec
+NORMS = {'limit_code': ((0.456,), (0.224,))}  # LIMIT's code for MNIST (its data loader's transform)
+
+def parse_norm(norm:str, # 'mean,std', 'm1,m2,m3,s1,s2,s3', or a name in `NORMS`
+              ) -> tuple[tuple, tuple]:
+    "Per-channel mean and std from a `RunConfig.norm` string"
+    if norm in NORMS: return NORMS[norm]
+    try: v = [float(t) for t in str(norm).split(',')]
+    except ValueError: v = []
+    if not v or len(v) % 2 or not all(math.isfinite(x) for x in v) or any(x <= 0 for x in v[len(v)//2:]):
+        raise ValueError(f"give 'mean,std' per channel (std > 0), e.g. '0.1307,0.3081', or one of {', '.join(NORMS)}")
+    return tuple(v[:len(v)//2]), tuple(v[len(v)//2:])
+
+# %% ../nbs/03_train.ipynb #58cb43c0
 def _check_config(cfg) -> None:
     "Raise one ValueError naming the first field of a `RunConfig` that cannot run"
     import inspect
@@ -579,6 +624,11 @@ def _check_config(cfg) -> None:
     if cfg.opt not in ('adam', 'sgd'): raise bad('opt', "choose 'adam' or 'sgd'")
     if not whole(cfg.seed, 0): raise bad('seed', "must be a whole number >= 0")
     if not (num(cfg.val_frac) and 0 <= cfg.val_frac < 1): raise bad('val_frac', "must lie in [0, 1)")
+    if cfg.norm is not None:
+        try: parse_norm(cfg.norm)
+        except ValueError as e: raise bad('norm', str(e)) from None
+    for f in ('bn_recalibrate', 'test_only_selected'):
+        if not isinstance(getattr(cfg, f), bool): raise bad(f, "must be True or False")
     for f, lo in (('train_size', 2), ('test_size', 1), ('val_size', 1), ('patience', 1)):
         v = getattr(cfg, f)
         if v is not None and not whole(v, lo): raise bad(f, f"must be None or a whole number >= {lo}")
@@ -621,6 +671,9 @@ class RunConfig:
     pairs:str|None=None # pair-noise preset: asif_cifar10 or limit_cifar10
     val_size:int|None=None # use a seeded subset of the noisy validation split (default: all of it)
     init_from_ce:bool=False # start from the best-validation CE model of the same data, model and seed (FW, DMI, LIMIT +init)
+    norm:str|None=None # input normalisation replacing the data set's: 'mean,std' ('m1,m2,m3,s1,s2,s3' for RGB) or a preset in NORMS, e.g. 'limit_code'
+    bn_recalibrate:bool=False # recompute BatchNorm running statistics on the training set after each epoch
+    test_only_selected:bool=False # evaluate the clean test set only at the best-validation and last epochs, not every epoch (no oracle selection)
     def __post_init__(self): _check_config(self)  # one error naming the field, before any data are read
     def key(self) -> str:
         "Short hash of the fields that differ from their defaults, and `RESULT_FORMAT`: equal configs share a run folder"
@@ -659,7 +712,12 @@ def prepare_data(cfg:RunConfig, # the run
         elif cfg.noise == 'pair': r = nz.pair_noise(ds.y.numpy(), cfg.rate, cfg.pairs or 'asif_cifar10', seed=s)
         else: raise ValueError(f"unknown noise {cfg.noise!r}; choose 'symmetric', 'pair' or 'none'")
         return ds.with_labels(r.labels)
-    return add(tr, cfg.seed * 2 + 1), add(va, cfg.seed * 2 + 2), test
+    tr, va, test = add(tr, cfg.seed * 2 + 1), add(va, cfg.seed * 2 + 2), test
+    if cfg.norm is not None:
+        m, sd = parse_norm(cfg.norm)
+        if len(m) != tr.x.shape[1]: raise ValueError(f"RunConfig.norm={cfg.norm!r}: {len(m)} channel(s), but {cfg.dataset} images have {tr.x.shape[1]}")
+        tr, va, test = (None if d is None else TensorData(d.x, d.y, d.num_classes, m, sd, d.classes, d.clean_y, d.name, d.orig_idx) for d in (tr, va, test))
+    return tr, va, test
 
 # %% ../nbs/03_train.ipynb #69a19512
 def _finished(path:Path, # a run folder
@@ -746,7 +804,8 @@ def run_experiment(cfg:RunConfig, # what to run
         model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
         method = get_method(cfg.method, **cfg.method_kwargs)
         learn = Learner(model, method, train, val, test, lr=cfg.lr, opt=cfg.opt, wd=cfg.wd, momentum=cfg.momentum, bs=cfg.bs,
-                        seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress)
+                        seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress,
+                        test_only_selected=cfg.test_only_selected, bn_recalibrate=cfg.bn_recalibrate)
         if cfg.init_from_ce:  # run (or reuse) the CE run of the same data, model and seed, and start from its best model
             ce_cfg = replace(cfg, method='ce', method_kwargs={}, init_from_ce=False)
             ce = run_experiment(ce_cfg, out, root, device, progress)
@@ -809,13 +868,16 @@ def load_run(path:str|Path, # a run folder
     def best_state() -> dict|None:
         "Model weights of the best noisy-validation epoch (None without a validation set)"
         return checkpoint()['best_state']
+    def best_modules() -> list|None:
+        "State of the method's modules (e.g. LIMIT's predictor) at the best noisy-validation epoch (None: no validation set, or an older run)"
+        return checkpoint().get('best_modules')
     def last_state() -> dict:
         "Model weights, the method's modules and state, after the last epoch"
         s = checkpoint(); return {k: s[k] for k in ('epoch', 'model', 'modules', 'method')}
     res = json.loads((p/'result.json').read_text()) if (p/'result.json').exists() else None
     return dict(path=p, config=RunConfig(**{k: v for k, v in meta['config'].items() if k in known}),
                 meta={k: v for k, v in meta.items() if k != 'config'}, history=read_history(p) if (p/'metrics.jsonl').exists() else [],
-                result=res, finished=(p/'done').exists(), checkpoint=checkpoint, best_state=best_state, last_state=last_state)
+                result=res, finished=(p/'done').exists(), checkpoint=checkpoint, best_state=best_state, best_modules=best_modules, last_state=last_state)
 
 # %% ../nbs/03_train.ipynb #d490ef72
 def plot_history(history:list[dict]|str|Path, # `Learner.history`, or a run folder

@@ -47,7 +47,8 @@ CHANGES = dict(dataset=({}, 'fashion_mnist'), noise=({}, 'pair'), rate=({}, 0.2)
                method_kwargs=(dict(method='gce'), dict(q=0.5)), model=({}, 'mlp'), model_kwargs=(dict(model='mlp'), dict(width=8)),
                epochs=({}, 11), bs=({}, 64), lr=({}, 2e-3), opt=({}, 'sgd'), wd=({}, 1e-4), momentum=({}, 0.5), seed=({}, 1),
                train_size=({}, 100), val_frac=({}, 0.1), test_size=({}, 100), patience=({}, 3), include_true_class=({}, True),
-               pairs=(dict(noise='pair'), 'limit_cifar10'), val_size=({}, 50), init_from_ce=({}, True))
+               pairs=(dict(noise='pair'), 'limit_cifar10'), val_size=({}, 50), init_from_ce=({}, True),
+               norm=({}, 'limit_code'), bn_recalibrate=({}, True), test_only_selected=({}, True))
 
 @pytest.mark.parametrize('name', [f.name for f in fields(RunConfig)])
 def test_any_non_default_field_changes_the_key(name):
@@ -127,3 +128,24 @@ def test_load_run_falls_back_to_the_previous_checkpoint_and_changes_nothing(fini
 
 def test_load_run_refuses_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError, match='not a run folder'): load_run(tmp_path)
+
+def test_protocol_options_from_the_installed_package(tmp_path):
+    """`test_only_selected` gives the selections of a full run (no oracle), `best_modules` are kept for LIMIT's
+    predictor, `norm` reaches the data, and `bn_recalibrate` changes what is evaluated."""
+    import torch
+    from noisy_nbdev.train import RunConfig, run_experiment, load_run, prepare_data
+    base = dict(dataset='synthetic', model='mlp', model_kwargs=dict(width=16, depth=1), epochs=4, train_size=300,
+                test_size=200, bs=64, method='limit', method_kwargs=dict(q_model='mlp', q_kwargs=dict(width=16, depth=1)))
+    full = run_experiment(RunConfig(**base), tmp_path, device='cpu', progress=False)
+    sel = run_experiment(RunConfig(**base, test_only_selected=True), tmp_path, device='cpu', progress=False)
+    assert (sel['best_val'], sel['last']) == (full['best_val'], full['last'])
+    assert 'oracle_best_test' in full and 'oracle_best_test' not in sel
+    r = load_run(sel['path'])
+    bm = r['best_modules']()
+    assert bm is not None and len(bm) == 1 and any(k.endswith('weight') for k in bm[0])
+    if sel['best_val']['epoch'] != sel['last']['epoch']:  # the best predictor is not the last one
+        assert any(not torch.equal(bm[0][k], r['last_state']()['modules'][0][k]) for k in bm[0])
+    tr, _, _ = prepare_data(RunConfig(**base, norm='0.3,0.6'))
+    assert (tr.mean, tr.std) == ((0.3,), (0.6,))
+    bn = run_experiment(RunConfig(**base, bn_recalibrate=True), tmp_path, device='cpu', progress=False)
+    assert [h['val_acc'] for h in load_run(bn['path'])['history']] != [h['val_acc'] for h in load_run(full['path'])['history']]
