@@ -145,13 +145,14 @@ EXPERIMENTS:dict[str, Experiment] = {}
 
 def register_experiment(exp:Experiment, # the declaration
                        ) -> Experiment:
-    "Add `exp` to `EXPERIMENTS` under its name (a second declaration of a name is an error)"
-    if exp.name in EXPERIMENTS and EXPERIMENTS[exp.name] is not exp: raise ValueError(f"experiment {exp.name!r} is declared twice")
+    "Add `exp` to `EXPERIMENTS` under its name (a different declaration under a taken name is an error)"
+    if exp.name in EXPERIMENTS and EXPERIMENTS[exp.name] != exp: raise ValueError(f"experiment {exp.name!r} is declared twice")
     EXPERIMENTS[exp.name] = exp; return exp
 
 def get_experiment(name:str, # a name in `EXPERIMENTS`
                   ) -> Experiment:
     "The declared experiment called `name`"
+    if name not in EXPERIMENTS: _declare()
     if name not in EXPERIMENTS: raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(sorted(EXPERIMENTS))}")
     return EXPERIMENTS[name]
 
@@ -264,3 +265,13 @@ def describe(exp:Experiment|str, # an experiment or its name
     if p.substitution: s += f"\n\n*Differences from the paper:* {p.substitution}"
     if exp.notes: s += f"\n\n*Protocol:* {exp.notes}"
     return s
+
+# %% ../nbs/13_experiments.ipynb #c5941e7b
+def _declare():
+    "Load the papers' declarations (`noisy_nbdev.declarations`) into `EXPERIMENTS`"
+    import importlib
+    importlib.import_module('noisy_nbdev.declarations')
+
+try: _declare()
+except ModuleNotFoundError as e:  # only while the declarations notebook has not been exported yet
+    if e.name != 'noisy_nbdev.declarations': raise
