@@ -17,7 +17,8 @@ from .train import RunConfig, _finished
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'paper_numbers', 'Row', 'Profile', 'Experiment', 'RunSpec', 'cell_label', 'expand',
-           'register_experiment', 'get_experiment', 'collect', 'select', 'summarise', 'table', 'describe']
+           'register_experiment', 'get_experiment', 'collect', 'select', 'summarise', 'table', 'describe', 'Claim',
+           'check_claims']
 
 # %% ../nbs/13_experiments.ipynb #ff5d51b8
 def paper_numbers(paper:str|None=None, # 'ASIF' or 'LIMIT' (default: both)
@@ -265,6 +266,47 @@ def describe(exp:Experiment|str, # an experiment or its name
     if p.substitution: s += f"\n\n*Differences from the paper:* {p.substitution}"
     if exp.notes: s += f"\n\n*Protocol:* {exp.notes}"
     return s
+
+# %% ../nbs/13_experiments.ipynb #cf6ddec5
+@dataclass
+class Claim:
+    "A claim of a paper, checkable against one experiment's summary"
+    paper:str # 'ASIF' or 'LIMIT'
+    text:str # the claim, in words, with where the paper makes it
+    experiment:str # the experiment whose results decide it
+    row:str # the row (method) the claim is about
+    cell:str # the cell, as `cell_label` writes it, e.g. 'rate=0.8, train_size=1000'
+    op:str='beats' # 'beats' (row > other), 'above' (row > value), 'below' (row < value)
+    other:str|None=None # the row it beats
+    value:float|None=None # the threshold of 'above' / 'below'
+    column:str='mean' # the summary's column compared (e.g. 'mean', or an analysis column)
+
+# %% ../nbs/13_experiments.ipynb #2fb3fa8d
+def check_claims(claims:list, # `Claim`s
+                 summaries:dict, # experiment name -> `summarise`'s frame (results not at hand: leave the name out)
+                 seeds:dict|None=None, # experiment name -> the number of seeds of its profile (default: no check)
+                ) -> pd.DataFrame:
+    "Each claim's status: reproduced, not reproduced, or not run (with why), and the numbers that decide it"
+    out = []
+    for c in claims:
+        st, why, ours, ref = 'not run', '', np.nan, np.nan
+        s = summaries.get(c.experiment)
+        def line(row):
+            if s is None: return None
+            m = s[(s.row == row) & (s.cell == c.cell)]
+            return None if not len(m) else m.iloc[0]
+        a, b = line(c.row), line(c.other) if c.op == 'beats' else None
+        need = [x for x in ([a, b] if c.op == 'beats' else [a])]
+        if s is None: why = f"no results of {c.experiment}"
+        elif any(x is None for x in need): why = f"{c.cell} is not in {c.experiment}'s results"
+        elif any(not x.seeds or (seeds and x.seeds < seeds.get(c.experiment, 0)) for x in need): why = "not every seed has finished"
+        elif any(not x.grid_complete for x in need): why = "its grid has not finished"
+        else:
+            ours = float(a[c.column]); ref = float(b[c.column]) if c.op == 'beats' else float(c.value)
+            ok = ours > ref if c.op in ('beats', 'above') else ours < ref
+            st = 'reproduced' if ok else 'not reproduced'
+        out.append(dict(paper=c.paper, claim=c.text, status=st, ours=ours, versus=ref, why=why, experiment=c.experiment))
+    return pd.DataFrame(out)
 
 # %% ../nbs/13_experiments.ipynb #c5941e7b
 def _declare():
