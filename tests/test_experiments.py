@@ -1,0 +1,51 @@
+"""`noisy_nbdev.experiments` from the installed package: the papers' numbers ship with it, declarations expand to
+valid runs, and a real (tiny) run comes back through `collect` / `select` / `summarise` / `check_claims`."""
+import json
+import numpy as np
+import pytest
+from noisy_nbdev.experiments import (EXPERIMENTS, Experiment, Row, Profile, Claim, expand, collect, select, summarise,
+                                     table, describe, check_claims, paper_numbers, get_experiment, cell_label)
+from noisy_nbdev.train import run_experiment
+
+def test_paper_numbers_ship_with_the_package():
+    pn = paper_numbers()
+    assert set(pn.paper) == {'ASIF', 'LIMIT'} and len(pn) > 300
+    c = pn[(pn.paper == 'LIMIT') & (pn.table == '4') & (pn.row == 'LIMIT _L - S') & (pn.column == 'p = 0.5, n = 10^3')]
+    assert c[['mean', 'std']].values.tolist() == [[88.2, 2.9]]
+
+def test_every_declared_experiment_expands_and_finds_its_paper_numbers():
+    assert 'limit_table1' in EXPERIMENTS
+    for name, exp in EXPERIMENTS.items():
+        assert exp.covers, name
+        for prof in exp.profiles:
+            specs = expand(exp, prof)
+            assert len({s.cfg.run_name() for s in specs}) == len(specs), (name, prof, 'two runs share a folder')
+    t1 = get_experiment('limit_table1')
+    specs = expand(t1, 'paper')
+    fake = [dict(row=s.row, cell=cell_label(s.cell), **s.cell, hp=json.dumps(s.hp, sort_keys=True), seed=s.seed, done=True,
+                 best_val_val_acc=0.5, best_val_test_acc=0.5) for s in specs]
+    import pandas as pd
+    summ = summarise(t1, pd.DataFrame(fake))
+    assert summ.paper.notna().all(), summ[summ.paper.isna()][['row', 'cell']].head()
+    assert len(summ) == 11 * 12
+
+def test_a_real_run_comes_back_as_a_table(tmp_path):
+    exp = Experiment('t_tiny', ['nothing'], 'tiny', rows=[Row('CE', 'ce'), Row('MAE', 'mae', grid=dict(lr=[1e-3, 3e-3]))],
+                     cells=dict(rate=[0.3]), base=dict(dataset='synthetic', model='mlp', model_kwargs=dict(width=16, depth=1),
+                     epochs=2, bs=64, train_size=200, test_size=100),
+                     profiles=dict(local=Profile(seeds=2, substitution='tiny')))
+    specs = expand(exp, 'local')
+    assert len(specs) == 2 + 4
+    res = {s.cfg.run_name(): run_experiment(s.cfg, tmp_path, device='cpu', progress=False) for s in specs[:5]}  # one MAE seed left out
+    runs = collect(exp, tmp_path, 'local')
+    assert runs.done.tolist() == [True] * 5 + [False]
+    ch = select(runs).set_index('row')
+    assert json.loads(ch.loc['MAE'].hp) == {'lr': 0.001} and not ch.loc['MAE'].complete  # the unfinished point cannot win
+    summ = summarise(exp, runs).set_index('row')
+    ce = [res[s.cfg.run_name()]['best_val']['test_acc'] * 100 for s in specs if s.row == 'CE']
+    assert summ.loc['CE', 'mean'] == pytest.approx(np.mean(ce)) and summ.loc['CE', 'std'] == pytest.approx(np.std(ce, ddof=1))
+    assert 'not run' not in table(summ.reset_index()).to_string()
+    assert 'tiny' in describe(exp, 'local')
+    chk = check_claims([Claim('X', 'CE above 0', 't_tiny', 'CE', 'rate=0.3', op='above', value=0.0),
+                        Claim('X', 'MAE beats CE', 't_tiny', 'MAE', 'rate=0.3', other='CE')], {'t_tiny': summ.reset_index()}, {'t_tiny': 2})
+    assert chk.status.tolist() == ['reproduced', 'not run']
