@@ -17,8 +17,8 @@ from .train import RunConfig, _finished
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'paper_numbers', 'Row', 'Profile', 'Experiment', 'RunSpec', 'cell_label', 'expand',
-           'register_experiment', 'get_experiment', 'collect', 'select', 'summarise', 'table', 'describe', 'Claim',
-           'check_claims']
+           'register_experiment', 'get_experiment', 'collect', 'collect_curves', 'select', 'summarise', 'table',
+           'describe', 'Claim', 'check_claims']
 
 # %% ../nbs/13_experiments.ipynb #ff5d51b8
 def paper_numbers(paper:str|None=None, # 'ASIF' or 'LIMIT' (default: both)
@@ -179,6 +179,24 @@ def collect(exp:Experiment|str, # an experiment or its name
     "One line per run of `exp` (finished or not): its place in the table, its selections, its cost and analyses"
     specs = expand(exp, profile)
     return pd.DataFrame([_flat(s, _finished(Path(out)/s.cfg.run_name()), Path(out)/s.cfg.run_name()) for s in specs])
+
+# %% ../nbs/13_experiments.ipynb #bcd12c26
+def collect_curves(exp:Experiment|str, # an experiment or its name
+                   out:str|Path, # the parent folder of its run folders
+                   profile:str='local', # the profile that was run
+                   where=None, # `where(spec) -> bool` picks the runs (default: all)
+                   columns:tuple=('train_acc', 'val_acc', 'test_acc'), # the per-epoch values kept, when a run has them
+                  ) -> pd.DataFrame:
+    "One line per epoch of each finished run of `exp` that `where` picks: its place in the table and `columns`"
+    rows = []
+    for s in expand(exp, profile):
+        path = Path(out)/s.cfg.run_name()
+        if (where is not None and not where(s)) or _finished(path) is None: continue
+        for l in (path/'metrics.jsonl').read_text().splitlines():
+            h = json.loads(l)
+            rows.append(dict(row=s.row, cell=cell_label(s.cell), **s.cell, hp=json.dumps(s.hp, sort_keys=True), seed=s.seed,
+                             epoch=h['epoch'], **{c: h.get(c) for c in columns}))
+    return pd.DataFrame(rows)
 
 # %% ../nbs/13_experiments.ipynb #66e53167
 def select(runs:pd.DataFrame, # `collect`'s frame

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 from noisy_nbdev.experiments import (EXPERIMENTS, Experiment, Row, Profile, Claim, expand, collect, select, summarise,
-                                     table, describe, check_claims, paper_numbers, get_experiment, cell_label)
+                                     table, describe, check_claims, collect_curves, paper_numbers, get_experiment, cell_label)
 from noisy_nbdev.train import run_experiment
 
 def test_paper_numbers_ship_with_the_package():
@@ -49,3 +49,5 @@ def test_a_real_run_comes_back_as_a_table(tmp_path):
     chk = check_claims([Claim('X', 'CE above 0', 't_tiny', 'CE', 'rate=0.3', op='above', value=0.0),
                         Claim('X', 'MAE beats CE', 't_tiny', 'MAE', 'rate=0.3', other='CE')], {'t_tiny': summ.reset_index()}, {'t_tiny': 2})
     assert chk.status.tolist() == ['reproduced', 'not run']
+    cur = collect_curves(exp, tmp_path, 'local', where=lambda s: s.row == 'CE')
+    assert len(cur) == 2 * 2 and set(cur.row) == {'CE'} and cur.test_acc.notna().all()  # 2 seeds x 2 epochs
