@@ -7,11 +7,17 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/declarations.html.md"""
 
 # %% ../nbs/14_declarations.ipynb #154fdd30
 from __future__ import annotations
-from .experiments import Experiment, Row, Profile, register_experiment, expand, EXPERIMENTS
+from dataclasses import replace
+from .experiments import Experiment, Row, Profile, register_experiment, EXPERIMENTS
+from .asif import ASIF_CONFIGS, asif_config
 import noisy_nbdev.losses, noisy_nbdev.asif, noisy_nbdev.limit  # noqa: F401  (register the methods)
 
 # %% auto #0
-__all__ = ['LIMIT_Q', 'LIMIT_MNIST_BASE', 'limit_mnist_rows']
+__all__ = ['LIMIT_Q', 'LIMIT_MNIST_BASE', 'ASIF_IDENT_SMALL', 'ASIF_SMALL', 'ASIF_BASE', 'ASIF_CIFAR_BASE', 'ASIF_FMNIST_BASE',
+           'ASIF_LOCAL_BASE', 'ASIF_RATES', 'ASIF_CIFAR_SIZES', 'ASIF_FMNIST_SIZES', 'ASIF_PAPER_SUB', 'ASIF_LOCAL_SUB',
+           'LIMIT_CIFAR_BASE', 'LIMIT_CIFAR_LOCAL', 'LIMIT_CIFAR_PAPER_SUB', 'LIMIT_CIFAR_LOCAL_SUB',
+           'limit_mnist_rows', 'asif_by_rate', 'asif_by_size', 'asif_cells', 'asif_rows', 'asif_profiles',
+           'asif_dynamics_rows', 'limit_cifar_rows', 'limit_cifar_profiles']
 
 # %% ../nbs/14_declarations.ipynb #a38c7605
 LIMIT_Q = dict(q_model='limit_cnn', q_kwargs=dict(fc_bn=True))  # the predictor: Table 3's CNN, fc layer with BatchNorm (code)
@@ -56,7 +62,7 @@ register_experiment(Experiment(
                          "exactly; paper also tunes the code's extra term), LIMIT -S beta {1, 10, 30, 100} (paper "
                          "{0, 0.1, 0.3, 1, 3, 10, 30, 100}), LIMIT +S beta {10, 100} x sigma 0.1 (paper 8 x 4). "
                          "Everything else (all 12k noisy validation images, 400 epochs, patience 100) is the paper's.")),
-    notes="LIMIT Sec. 4.1 and App. B; the code's predictor (fc with BatchNorm) and input normalisation (0.456/0.224)."))
+    notes="LIMIT Sec. 4.1 and App. B; the code's predictor (fc with BatchNorm) and input normalisation (0.456/0.224)."));
 
 # %% ../nbs/14_declarations.ipynb #8f04d70e
 register_experiment(Experiment(
@@ -70,4 +76,336 @@ register_experiment(Experiment(
     paper_column='p = {rate}, {train_size}', labels=dict(train_size={1000: 'n = 10^3'}),
     profiles=dict(paper=Profile(seeds=5, hardware='1 GPU'),
                   local=Profile(seeds=3, hardware='2 CPU cores', substitution='3 seeds instead of 5.')),
-    notes="Not a table of the paper: it settles how Table 1 is evaluated (normalisation, BatchNorm statistics)."))
+    notes="Not a table of the paper: it settles how Table 1 is evaluated (normalisation, BatchNorm statistics)."));
+
+# %% ../nbs/14_declarations.ipynb #bc681f39
+ASIF_IDENT_SMALL = dict(hidden=256, width=512)  # identifier for the small CNN's 128-d features (code: 1024, 2048 for 512-d)
+ASIF_SMALL = {'model': {'limit_cnn': dict(lr=1e-3, **ASIF_IDENT_SMALL)}}  # `Row.by`: ASIF on the small CNN (local profiles)
+ASIF_BASE = dict(noise='symmetric', include_true_class=True, bs=128, opt='adam', lr=1e-3, val_frac=0.1)
+ASIF_CIFAR_BASE = dict(ASIF_BASE, dataset='cifar10', epochs=200)
+ASIF_FMNIST_BASE = dict(ASIF_BASE, dataset='fashion_mnist', epochs=46)
+ASIF_LOCAL_BASE = dict(dataset='fashion_mnist', epochs=20, train_size=4000, val_frac=0.2, val_size=2000)
+ASIF_RATES = [0.0, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9]  # eta of Tables II-V, X, XI
+ASIF_CIFAR_SIZES = {10_000: 10_000, 20_000: 20_000, 30_000: 30_000, 40_000: 40_000, None: 50_000,  # our train_size -> Table I's N
+                    1000: 10_000, 2000: 20_000, 3000: 30_000, 4000: 40_000, 5000: 50_000}  # local: N / 10
+ASIF_FMNIST_SIZES = {10_000: 10_000, 20_000: 20_000, 30_000: 30_000, 40_000: 40_000, None: 60_000,  # Table IX's N
+                     1000: 10_000, 2000: 20_000, 3000: 30_000, 4000: 40_000, 6000: 60_000}
+ASIF_PAPER_SUB = ("model selection on a 10% noisy validation split at the best-validation epoch (the paper names no rule and "
+                  "trains on all N images; the authors' code selects the best test epoch, `summarise(..., selection='oracle')`), "
+                  "so the all-data rows train on 45k (CIFAR-10) / 54k (Fashion-MNIST) images; epochs (~200 / ~46), the "
+                  "baselines' settings and the symmetric noise (redrawn over all K classes) are the authors' code's.")
+ASIF_LOCAL_SUB = ("a seeded 4,000-image subset of Fashion-MNIST's 48k training split (N = 1k-6k in the reduced-set tables) "
+                  "instead of all of it; LIMIT's 4-layer CNN instead of PreAct ResNet-18; 20 epochs instead of ~200 / ~46; "
+                  "selection on a 2,000-image subset of a 20% noisy validation split; ASIF's identifier sized for the CNN's "
+                  "128-d features (256, 512 instead of 1024, 2048) and ASIF trained at lr 1e-3 like CE (Tables VII/VIII's "
+                  "lambda_id kept); GCE prunes from epoch 7 every 2 epochs (Zhang & Sabuncu: 40 / 10). As experiments/asif_fmnist.py.")
+
+# %% ../nbs/14_declarations.ipynb #0c3be563
+def _lr_lam(c:dict) -> dict: return dict(lr=c['lr'], lambda_id=c['lambda_id'])
+
+def asif_by_rate(dataset:str, # 'cifar10' (Table VII) or 'fashion_mnist' (Table VIII)
+                 noise:str='Symmetric', # the table's noise: 'Symmetric' or 'Instance'
+                ) -> dict:
+    "`Row.by`: ASIF's lr and lambda_id per noise rate; rate 0 takes the clean all-data configuration"
+    full = max(r['n'] for r in ASIF_CONFIGS[dataset])
+    return {'rate': {r: _lr_lam(asif_config(dataset, 'None', 0.0, full) if r == 0 else asif_config(dataset, noise, r)) for r in ASIF_RATES}}
+
+# %% ../nbs/14_declarations.ipynb #9f062b35
+def asif_by_size(dataset:str, # 'cifar10' (Table VII) or 'fashion_mnist' (Table VIII)
+                 sizes:dict, # our `train_size` (None: all) -> the paper's N whose configuration it takes
+                ) -> dict:
+    "`Row.by`: ASIF's lr and lambda_id per training-set size (the tables' noise-free rows)"
+    return {'train_size': {k: _lr_lam(asif_config(dataset, 'None', 0.0, n)) for k, n in sizes.items()}}
+
+# %% ../nbs/14_declarations.ipynb #493e6331
+def asif_cells(rates:list, # noise rates eta; 0: clean labels
+               model:str, # the backbone, a `MODELS` name ('limit_cnn' selects the small-CNN settings of `ASIF_SMALL`)
+              ) -> list[dict]:
+    "Cells of an ASIF noise table: eta = 0 with clean labels (noise 'none'), the rest with the experiment's noise"
+    return [dict(model=model, noise='none', include_true_class=False, rate=0.0) if r == 0 else dict(model=model, rate=r) for r in rates]
+
+# %% ../nbs/14_declarations.ipynb #03b77705
+def asif_rows(by:dict, # ASIF's cell-dependent (lr, lambda_id): `asif_by_rate` or `asif_by_size`
+              baselines:bool=True, # with GCE and PHuber (Tables I-V); the Fashion-MNIST tables have CE and ASIF only
+             ) -> list[Row]:
+    "CE, GCE and PHuber (the code's settings) and ASIF (Tables VII / VIII per cell; the small-CNN settings on `limit_cnn`)"
+    rows = [Row('CE', 'ce')]
+    if baselines: rows += [Row('GCE', 'gce', by={'model': {'limit_cnn': dict(start_prune=7, prune_every=2)}}),
+                           Row('PHuber', 'phuber', run=dict(opt='sgd', lr=0.1, momentum=0.9, wd=5e-4))]
+    return rows + [Row('ASIF', 'asif', by={**by, **ASIF_SMALL})]
+
+# %% ../nbs/14_declarations.ipynb #f3a00da6
+def asif_profiles(local_cells:list|dict, # the local profile's cells (on `limit_cnn`)
+                  stand_in:str='', # what the local profile substitutes beyond `ASIF_LOCAL_SUB` (e.g. the data set)
+                  paper_rows:list|None=None, # rows of the paper profile (default: all)
+                  local_rows:list|None=None, # rows of the local profile (default: all)
+                 ) -> dict:
+    "The `paper` (1 GPU) and `local` (2 CPU cores) profiles of an ASIF experiment, three seeds each as the paper"
+    return dict(paper=Profile(seeds=3, hardware='1 GPU', rows=paper_rows, substitution=ASIF_PAPER_SUB),
+                local=Profile(seeds=3, hardware='2 CPU cores', base=ASIF_LOCAL_BASE, cells=local_cells, rows=local_rows,
+                              substitution=stand_in + ASIF_LOCAL_SUB))
+
+# %% ../nbs/14_declarations.ipynb #bd97dbaa
+_CIFAR_STAND_IN = "Fashion-MNIST stands in for CIFAR-10 (Table VII's CIFAR-10 configurations kept); "
+
+register_experiment(Experiment(
+    'asif_cifar10_size', ['ASIF Table I'],
+    'CIFAR-10, N clean training images: test macro F1 of CE, GCE, PHuber and ASIF',
+    rows=asif_rows(asif_by_size('cifar10', ASIF_CIFAR_SIZES)),
+    cells=dict(model=['preact_resnet18'], train_size=[10_000, 20_000, 30_000, 40_000, None]),
+    base=dict(ASIF_CIFAR_BASE, noise='none', include_true_class=False), metric='test_f1',
+    paper='ASIF', tables=['I'], paper_row='{train_size}', paper_column='{row}',
+    labels=dict(train_size={k: f"{n // 1000}k" for k, n in ASIF_CIFAR_SIZES.items()}),
+    profiles=asif_profiles(dict(model=['limit_cnn'], train_size=[1000, 2000, 3000, 4000, 5000]),
+                           _CIFAR_STAND_IN + "N = 1k ... 5k standing for 10k ... 50k; "),
+    notes="ASIF Sec. IV-A and Table VII (the 'None' rows); standard regularisation, no augmentation."));
+
+# %% ../nbs/14_declarations.ipynb #0f231d87
+register_experiment(Experiment(
+    'asif_cifar10_symmetric', ['ASIF Table III', 'ASIF Fig. 3'],
+    'CIFAR-10, symmetric label noise eta: test macro F1 of CE, GCE, PHuber and ASIF',
+    rows=asif_rows(asif_by_rate('cifar10')), cells=asif_cells(ASIF_RATES, 'preact_resnet18'), base=ASIF_CIFAR_BASE,
+    metric='test_f1', paper='ASIF', tables=['III'], paper_row='{rate}', paper_column='{row}', labels=dict(rate={0.0: '0'}),
+    profiles=asif_profiles(asif_cells(ASIF_RATES, 'limit_cnn'), _CIFAR_STAND_IN),
+    notes="ASIF Sec. IV-B and Table VII (symmetric rows; eta = 0 takes the clean 50k row)."));
+
+# %% ../nbs/14_declarations.ipynb #02ae36aa
+register_experiment(Experiment(
+    'asif_cifar10_instance', ['ASIF Table II', 'ASIF Fig. 3'],
+    'CIFAR-10, instance-dependent label noise eta: test macro F1 of CE, GCE, PHuber and ASIF (only eta = 0 runs until the noise exists)',
+    rows=asif_rows(asif_by_rate('cifar10', 'Instance')), cells=asif_cells([0.0], 'preact_resnet18'),
+    base=dict(ASIF_CIFAR_BASE, noise='none', include_true_class=False), metric='test_f1',
+    paper='ASIF', tables=['II'], paper_row='{rate}', paper_column='{row}', labels=dict(rate={0.0: '0'}),
+    profiles=asif_profiles(asif_cells([0.0], 'limit_cnn'), _CIFAR_STAND_IN + "only the eta = 0 row (no instance-dependent noise in RunConfig yet); "),
+    notes="ASIF Sec. IV-B (Chen et al.'s noise: the top N x eta samples by the loss of a network trained on clean labels, "
+          "averaged over training, get a random other label; nested across eta) and Table VII (instance rows)."));
+
+# %% ../nbs/14_declarations.ipynb #a1c2b76d
+register_experiment(replace(EXPERIMENTS['asif_cifar10_symmetric'],
+    name='asif_cifar10_symmetric_detection', covers=['ASIF Table V'],
+    title='CIFAR-10, symmetric noise eta: F1 of small-loss detection (top N x eta by the last-epoch loss) of CE, GCE, PHuber and ASIF',
+    cells=asif_cells(ASIF_RATES[1:], 'preact_resnet18'), metric='small_loss_f1', selection='last', analyses=['small_loss'], tables=['V'],
+    profiles=asif_profiles(asif_cells(ASIF_RATES[1:], 'limit_cnn'), _CIFAR_STAND_IN),
+    notes="ASIF Sec. IV-C; the runs of asif_cifar10_symmetric (eta > 0). The caption says F1, the text balanced accuracy: the analysis reports both."));
+
+# %% ../nbs/14_declarations.ipynb #946016f6
+register_experiment(replace(EXPERIMENTS['asif_cifar10_instance'],
+    name='asif_cifar10_instance_detection', covers=['ASIF Table IV'],
+    title='CIFAR-10, instance-dependent noise eta: F1 of small-loss detection (no cell runs until the noise exists)',
+    cells=[], metric='small_loss_f1', selection='last', analyses=['small_loss'], tables=['IV'],
+    profiles=asif_profiles([], _CIFAR_STAND_IN + "no cell: Table IV has no eta = 0 row and RunConfig no instance-dependent noise; "),
+    notes="ASIF Sec. IV-C; the runs of asif_cifar10_instance (eta > 0) once instance-dependent noise exists."));
+
+# %% ../nbs/14_declarations.ipynb #4c0341ec
+register_experiment(Experiment(
+    'asif_fmnist_size', ['ASIF Table IX'],
+    'Fashion-MNIST, N clean training images: test macro F1 of CE and ASIF',
+    rows=asif_rows(asif_by_size('fashion_mnist', ASIF_FMNIST_SIZES), baselines=False),
+    cells=dict(model=['preact_resnet18'], train_size=[10_000, 20_000, 30_000, 40_000, None]),
+    base=dict(ASIF_FMNIST_BASE, noise='none', include_true_class=False), metric='test_f1',
+    paper='ASIF', tables=['IX'], paper_row='{train_size}', paper_column='{row}',
+    labels=dict(train_size={k: f"{n // 1000}k" for k, n in ASIF_FMNIST_SIZES.items()}),
+    profiles=asif_profiles(dict(model=['limit_cnn'], train_size=[1000, 2000, 3000, 4000, 6000]), "N = 1k ... 4k, 6k standing for 10k ... 40k, 60k; "),
+    notes="ASIF App. C and Table VIII (the 'None' rows)."));
+
+# %% ../nbs/14_declarations.ipynb #a63924fe
+register_experiment(Experiment(
+    'asif_fmnist_symmetric', ['ASIF Table X'],
+    'Fashion-MNIST, symmetric label noise eta: test macro F1 of CE and ASIF',
+    rows=asif_rows(asif_by_rate('fashion_mnist'), baselines=False), cells=asif_cells(ASIF_RATES, 'preact_resnet18'),
+    base=ASIF_FMNIST_BASE, metric='test_f1', paper='ASIF', tables=['X'], paper_row='{rate}', paper_column='{row}', labels=dict(rate={0.0: '0'}),
+    profiles=asif_profiles(asif_cells(ASIF_RATES, 'limit_cnn')),
+    notes="ASIF App. C and Table VIII (symmetric rows; eta = 0 takes the clean 60k row)."));
+
+# %% ../nbs/14_declarations.ipynb #37a4af68
+register_experiment(Experiment(
+    'asif_fmnist_instance', ['ASIF Table XI'],
+    'Fashion-MNIST, instance-dependent label noise eta: test macro F1 of CE and ASIF (only eta = 0 runs until the noise exists)',
+    rows=asif_rows(asif_by_rate('fashion_mnist', 'Instance'), baselines=False), cells=asif_cells([0.0], 'preact_resnet18'),
+    base=dict(ASIF_FMNIST_BASE, noise='none', include_true_class=False), metric='test_f1',
+    paper='ASIF', tables=['XI'], paper_row='{rate}', paper_column='{row}', labels=dict(rate={0.0: '0'}),
+    profiles=asif_profiles(asif_cells([0.0], 'limit_cnn'), "only the eta = 0 row (no instance-dependent noise in RunConfig yet); "),
+    notes="ASIF App. C and Table VIII (instance rows), Chen et al.'s noise as in Table II."));
+
+# %% ../nbs/14_declarations.ipynb #f4b063c0
+def asif_dynamics_rows() -> list[Row]:
+    "The nine variants of experiments/asif_fmnist.py at eta = 0.8 (Table VIII: lambda_id 10, lr 1e-4)"
+    lam, ident = dict(lambda_id=10.0), {'model': {'limit_cnn': ASIF_IDENT_SMALL}}
+    a = lambda label, method, kw, by: Row(label, method, kw, run=dict(lr=1e-4), by=by, paper_label='ASIF')
+    return [Row('CE', 'ce'), a('ASIF', 'asif', lam, ASIF_SMALL),
+            Row('CE (code)', 'ce_code', run=dict(lr=1e-4), paper_label='CE'),
+            a('ASIF (code)', 'asif_code', lam, ident),
+            a('ASIF (code; per-loss ablation)', 'asif_code', dict(lam, dynamics='per_loss'), ident),
+            a('ASIF (DANN; paper sign)', 'asif', dict(lam, reversal='dann'), ASIF_SMALL),
+            a('ASIF (DANN; code sign)', 'asif', dict(lam, reversal='dann', dann_sign='code'), ASIF_SMALL),
+            a('ASIF (lr 1e-4)', 'asif', lam, ident),
+            a('ASIF (lambda_id 100)', 'asif', dict(lambda_id=100.0), ASIF_SMALL)]
+
+# %% ../nbs/14_declarations.ipynb #c051d7f4
+register_experiment(Experiment(
+    'asif_fmnist_dynamics', ['ASIF Table X'],
+    "Fashion-MNIST, 80% symmetric noise: CE and ASIF under the paper's and the code's training dynamics, DANN vs DGR, lr and lambda_id",
+    rows=asif_dynamics_rows(), cells=asif_cells([0.8], 'preact_resnet18'), base=ASIF_FMNIST_BASE, metric='test_f1',
+    paper='ASIF', tables=['X'], paper_row='{rate}', paper_column='{row}', analyses=['small_loss'],
+    profiles=asif_profiles(asif_cells([0.8], 'limit_cnn'), paper_rows=[r.label for r in asif_dynamics_rows() if r.label != 'ASIF (lr 1e-4)']),
+    notes="Table X's eta = 0.8 cell; the code's dynamics: official-code-facts.md (src/train.py 2337-2361); DANN signs: "
+          "the paper reverses, the code scales by +lambda (see 05_asif). Local: experiments/asif_fmnist.py, run for run."));
+
+# %% ../nbs/14_declarations.ipynb #db621b58
+register_experiment(Experiment(
+    'asif_features', ['ASIF Table VI', 'ASIF Fig. 4'],
+    'Frozen features of CE and ASIF at 80% symmetric noise: identity-probe loss (Table VI) and accuracy as features are pruned (Fig. 4)',
+    rows=[Row('CE', 'ce'), Row('ASIF', 'asif', by={'dataset': {'cifar10': _lr_lam(asif_config('cifar10', 'Symmetric', 0.8)),
+                                                               'fashion_mnist': _lr_lam(asif_config('fashion_mnist', 'Symmetric', 0.8))}, **ASIF_SMALL})],
+    cells=[dict(dataset='cifar10', epochs=200, model='preact_resnet18', rate=0.8), dict(dataset='fashion_mnist', epochs=46, model='preact_resnet18', rate=0.8)],
+    base=ASIF_CIFAR_BASE, metric='identity_probe_best_loss', selection='best_val', analyses=['identity_probe', 'pruning'],
+    paper='ASIF', tables=['VI'], paper_row='{dataset}', paper_column='{row}', labels=dict(dataset={'cifar10': 'CIFAR10', 'fashion_mnist': 'Fashion-MNIST'}),
+    profiles=asif_profiles([dict(dataset='fashion_mnist', model='limit_cnn', rate=0.8)], "Fashion-MNIST only (the CIFAR10 row of Table VI is not run); "),
+    notes="ASIF Sec. IV-D; no code in the authors' repository: the probes are designed from the text (08_probes)."));
+
+# %% ../nbs/14_declarations.ipynb #1fc4e072
+register_experiment(Experiment(
+    'asif_fig2', ['ASIF Fig. 2'],
+    'CIFAR-10, 80% symmetric noise: classification loss, training and test accuracy per epoch of ASIF with DGR and with DANN',
+    rows=[Row(label, 'asif', kw, by={**asif_by_rate('cifar10'), **ASIF_SMALL}, paper_label='ASIF') for label, kw in
+          (('DGR', {}), ('DANN (paper sign)', dict(reversal='dann')), ('DANN (code sign)', dict(reversal='dann', dann_sign='code')))],
+    cells=asif_cells([0.8], 'preact_resnet18'), base=ASIF_CIFAR_BASE, kind='figure', metric='test_f1',
+    paper='ASIF', tables=['III'], paper_row='{rate}', paper_column='{row}',
+    profiles=asif_profiles(asif_cells([0.8], 'limit_cnn'), _CIFAR_STAND_IN),
+    notes="ASIF Sec. III-C; DANN's schedule lambda = 2/(1+exp(-10 t/T)) - 1 (code). asif_fmnist_dynamics has the same comparison on Fashion-MNIST."));
+
+# %% ../nbs/14_declarations.ipynb #47e164b3
+register_experiment(Experiment(
+    'limit_memorisation', ['LIMIT Fig. 1'],
+    'MNIST, 80% uniform noise, 4 x 512 MLP: training accuracy on the noisy labels and clean accuracy per epoch',
+    rows=[Row('CE', 'ce'), Row('CE + dropout', 'ce', grid=dict(model_kwargs=[dict(dropout=p) for p in (0.1, 0.3, 0.5)])),
+          Row('CE + weight decay', 'ce', grid=dict(wd=[1e-5, 1e-4, 1e-3, 1e-2])),
+          Row('LIMIT_L -S', 'limit', dict(dist='laplace'), grid=dict(beta=_BETAS))],
+    cells=dict(rate=[0.8]), base=dict(dataset='mnist', noise='symmetric', model='mlp', bs=256, lr=1e-3, opt='adam', epochs=400, patience=100, val_frac=0.2),
+    kind='figure', paper='LIMIT',
+    profiles=dict(
+        paper=Profile(seeds=1, hardware='1 GPU', substitution="the paper gives no grids, epochs or LIMIT variant for Fig. 1: App. B's "
+            "400 epochs (patience 100), dropout {0.1, 0.3, 0.5}, weight decay {1e-5, 1e-4, 1e-3, 1e-2}, LIMIT_L -S over App. B's beta grid; one seed."),
+        local=Profile(seeds=1, hardware='2 CPU cores', base=dict(train_size=4000, val_size=2000, test_size=5000, epochs=40, patience=None),
+            grids={'CE + dropout': dict(model_kwargs=[dict(dropout=0.5)]), 'CE + weight decay': dict(wd=[1e-3]), 'LIMIT_L -S': dict(beta=[10.0])},
+            substitution="a seeded 4,000-image subset of the 48k training split, 2,000 validation and 5,000 test images; 40 epochs; "
+                         "no selection: dropout 0.5, weight decay 1e-3, LIMIT_L -S beta 10. As experiments/limit_memorisation.py.")),
+    notes="LIMIT Sec. 2.1; the MLP of the code (4 x fc512 with BatchNorm + ReLU); LIMIT's predictor is a fresh copy of it."));
+
+# %% ../nbs/14_declarations.ipynb #c5b2c18d
+register_experiment(Experiment(
+    'limit_mnist_curves', ['LIMIT Fig. 2', 'LIMIT Fig. A1'],
+    'MNIST, 80% uniform noise: training and test accuracy per epoch (Fig. 2: each method at its selected grid point; Fig. A1: LIMIT -S at every beta)',
+    rows=limit_mnist_rows(), cells=dict(rate=[0.8], train_size=[None]), base=dict(LIMIT_MNIST_BASE, test_only_selected=False),
+    kind='figure', paper='LIMIT', tables=['5'], paper_column='p = {rate}, {train_size}', labels=dict(train_size={None: 'All'}),
+    profiles=dict(
+        paper=Profile(seeds=1, hardware='1 GPU', substitution="one seed (the figures show one curve per method or beta)."),
+        local=Profile(seeds=1, hardware='2 CPU cores', rows=['CE', 'MAE', 'FW', 'DMI', 'LIMIT_G -S', 'LIMIT_L -S'], cells=dict(rate=[0.8], train_size=[4000]),
+            base=dict(val_size=2000, test_size=5000, epochs=100, patience=None),
+            grids={'DMI': dict(lr=[1e-4]), 'LIMIT_G -S': dict(beta=[0.0, 1.0, 10.0, 100.0]), 'LIMIT_L -S': dict(beta=[0.0, 1.0, 10.0, 100.0])},
+            substitution="a seeded 4,000-image subset of the 48k training split, 2,000 validation and 5,000 test images; 100 epochs, "
+                         "no early stopping; six methods (CE, MAE, FW, DMI at lr 1e-4, LIMIT_G -S and LIMIT_L -S at beta 0, 1, 10, 100); one seed.")),
+    notes="LIMIT Sec. 4.1 (Fig. 2) and App. C (Fig. A1); the protocol of limit_table1 with the test set evaluated every epoch."));
+
+# %% ../nbs/14_declarations.ipynb #b586b9cd
+LIMIT_CIFAR_BASE = dict(dataset='cifar10', noise='symmetric', model='resnet34', bs=256, lr=1e-3, opt='adam', epochs=400,
+                        patience=100, val_frac=0.2, test_only_selected=True)
+LIMIT_CIFAR_LOCAL = dict(dataset='fashion_mnist', model='limit_cnn', train_size=4000, val_size=2000, epochs=100, patience=25)
+LIMIT_CIFAR_PAPER_SUB = ("no data augmentation (the paper: random 28x28 crops padded back to 32x32 and horizontal flips; "
+                         "RunConfig has no augmentation); the code's patience of 200 epochs for LIMIT.")
+LIMIT_CIFAR_LOCAL_SUB = ("a seeded 4,000-image subset of the 48k training split and a 2,000-image subset of the noisy validation "
+                         "split; LIMIT's 4-layer CNN (the predictor a fresh copy of it) instead of ResNet-34; at most 100 epochs "
+                         "with patience 25 (LIMIT rows: 200, i.e. none) instead of 400 with 100 (200); grids DMI lr "
+                         "{1e-3, 1e-4, 1e-5}, LIMIT beta {1, 10, 100}; no augmentation; one seed as the paper.")
+
+def limit_cifar_rows() -> list[Row]:
+    "Table 2's eight methods with App. B's grids (LIMIT without sampling; its predictor is the classifier's architecture)"
+    lim = lambda label, dist, init, paper: Row(label, 'limit', dict(dist=dist), grid=dict(beta=_BETAS),
+        run=dict(patience=200, **(dict(init_from_ce=True) if init else {})), paper_label=paper)
+    return [Row('CE', 'ce'), Row('MAE', 'mae'), Row('FW', 'fw', run=dict(init_from_ce=True)),
+            Row('DMI', 'dmi', run=dict(init_from_ce=True), grid=dict(lr=[1e-3, 1e-4, 1e-5, 1e-6])),
+            lim('LIMIT_G', 'gaussian', False, 'LIMIT _G'), lim('LIMIT_L', 'laplace', False, 'LIMIT _L'),
+            lim('LIMIT_G + init', 'gaussian', True, 'LIMIT _G + init.'), lim('LIMIT_L + init', 'laplace', True, 'LIMIT _L + init.')]
+
+# %% ../nbs/14_declarations.ipynb #a79da988
+def limit_cifar_profiles(local_cells:list|dict, # the local profile's cells (on Fashion-MNIST)
+                         stand_in:str, # what stands in for the paper's data, first in the substitution
+                         paper_sub:str=LIMIT_CIFAR_PAPER_SUB, # the paper profile's differences
+                        ) -> dict:
+    "The `paper` (1 GPU) and `local` (2 CPU cores) profiles of LIMIT's CIFAR / Clothing1M experiments, one seed each"
+    lim = {r: dict(beta=[1.0, 10.0, 100.0]) for r in ('LIMIT_G', 'LIMIT_L', 'LIMIT_G + init', 'LIMIT_L + init')}
+    return dict(paper=Profile(seeds=1, hardware='1 GPU', substitution=paper_sub),
+                local=Profile(seeds=1, hardware='2 CPU cores', base=LIMIT_CIFAR_LOCAL, cells=local_cells,
+                              grids={'DMI': dict(lr=[1e-3, 1e-4, 1e-5]), **lim}, substitution=stand_in + LIMIT_CIFAR_LOCAL_SUB))
+
+# %% ../nbs/14_declarations.ipynb #2a3a7314
+_PAIR_CELLS = [dict(rate=0.0)] + [dict(noise='pair', pairs='limit_cifar10', rate=p) for p in (0.1, 0.2, 0.3, 0.4)]
+
+register_experiment(Experiment(
+    'limit_cifar10_uniform', ['LIMIT Table 2', 'LIMIT Table 6'],
+    'CIFAR-10, uniform label noise p: clean test accuracy of CE, MAE, FW, DMI and LIMIT',
+    rows=limit_cifar_rows(), cells=dict(rate=[0.0, 0.2, 0.4, 0.6, 0.8]), base=LIMIT_CIFAR_BASE,
+    paper='LIMIT', tables=['6'], paper_column='p = {rate}',
+    profiles=limit_cifar_profiles(dict(rate=[0.0, 0.2, 0.4, 0.6, 0.8]), "Fashion-MNIST stands in for CIFAR-10; "),
+    notes="LIMIT Sec. 4.2, App. B; Table 2's CIFAR-10 uniform columns are Table 6 without error bars."))
+
+register_experiment(Experiment(
+    'limit_cifar10_pair', ['LIMIT Table 2', 'LIMIT Table 7'],
+    'CIFAR-10, pair noise p (truck -> automobile, bird -> airplane, deer -> horse, cat -> dog): clean test accuracy',
+    rows=limit_cifar_rows(), cells=_PAIR_CELLS, base=LIMIT_CIFAR_BASE, paper='LIMIT', tables=['7'], paper_column='p = {rate}',
+    profiles=limit_cifar_profiles(_PAIR_CELLS, "Fashion-MNIST stands in for CIFAR-10, with the same class-index pairs "
+                                  "(ankle boot -> trouser, pullover -> T-shirt, coat -> sneaker, dress -> sandal); "),
+    notes="LIMIT Sec. 4.2 (Xu et al.'s pairs, one-directional as the code); p = 0 is limit_cifar10_uniform's clean column."));
+
+# %% ../nbs/14_declarations.ipynb #051515b4
+register_experiment(Experiment(
+    'limit_cifar100', ['LIMIT Table 2'],
+    'CIFAR-100, 40% uniform label noise: clean test accuracy of CE, MAE, FW, DMI and LIMIT',
+    rows=limit_cifar_rows(), cells=[dict(rate=0.4)], base=dict(LIMIT_CIFAR_BASE, dataset='cifar100'),
+    paper='LIMIT', tables=['2'], paper_column='CIFAR-100 uniform noise',
+    profiles=limit_cifar_profiles([dict(rate=0.4)], "Fashion-MNIST (10 classes) stands in for CIFAR-100 (100 classes): the runs of "
+                                  "limit_cifar10_uniform's p = 0.4 column; "),
+    notes="LIMIT Sec. 4.2 (CIFAR-100) and App. B; the code's beta grid for CIFAR-100 is {0.1 ... 30}."))
+
+register_experiment(Experiment(
+    'limit_clothing1m', ['LIMIT Table 2', 'LIMIT Fig. 3', 'LIMIT Fig. A5'],
+    'Clothing1M (noisy training labels): clean test accuracy of CE, MAE, FW, DMI and LIMIT; its most confusing labels (Figs. 3, A5)',
+    rows=limit_cifar_rows(), cells=[dict(noise='none', rate=0.0)],
+    base=dict(LIMIT_CIFAR_BASE, dataset='clothing1m', model='resnet50', epochs=30, patience=None, val_size=10_000),
+    paper='LIMIT', tables=['2'], paper_column='Clothing1M noisy train set',
+    profiles=limit_cifar_profiles([dict(noise='symmetric', rate=0.4)], "Fashion-MNIST with 40% uniform noise stands in for Clothing1M's real noise "
+                                  "(the runs of limit_cifar10_uniform's p = 0.4 column; 100 epochs instead of 30); ",
+                                  paper_sub="no data augmentation (the paper: resize 256, random 224 crops, flips); ResNet-50 "
+                                  "from random initialisation (pre-training not stated); noisy validation: 10k images of the noisy "
+                                  "training set; batch 256 (not stated; the code's)."),
+    notes="LIMIT Sec. 4.3; Figs. 3 and A5 rank the training images by the distance between predicted and CE gradients "
+          "(`noisy_nbdev.limit.gradient_distance` on the best LIMIT run's predictor)."));
+
+# %% ../nbs/14_declarations.ipynb #f2b41f4e
+_t1 = EXPERIMENTS['limit_table1']
+register_experiment(replace(_t1,
+    name='limit_detection_mnist', covers=['LIMIT Fig. A2', 'LIMIT Fig. A3', 'LIMIT Fig. 3', 'LIMIT Fig. A4'],
+    title='MNIST (all 48k images), p = 0 and 0.8: how the LIMIT predictors separate correct from incorrect labels',
+    rows=[r for r in _t1.rows if r.method == 'limit'], cells=dict(rate=[0.0, 0.8], train_size=[None]), kind='figure', analyses=['limit_detection'],
+    profiles=dict(paper=_t1.profiles['paper'], local=replace(_t1.profiles['local'], cells=dict(rate=[0.0, 0.8], train_size=[1000]),
+        substitution="n = 10^3 instead of all 48k images (the runs of limit_table1's local profile); " + _t1.profiles['local'].substitution)),
+    notes="LIMIT App. C and Sec. 4.1; the runs of limit_table1 (p = 0: Figs. 3 / A4 on the original labels; p = 0.8: Figs. A2 / A3)."))
+
+_DET_CELLS = [dict(rate=0.0), dict(rate=0.4), dict(noise='pair', pairs='limit_cifar10', rate=0.4), dict(dataset='cifar100', rate=0.4)]
+register_experiment(Experiment(
+    'limit_detection_cifar', ['LIMIT Fig. A2', 'LIMIT Fig. A3', 'LIMIT Fig. 3', 'LIMIT Fig. A4'],
+    'CIFAR-10 (p = 0; 40% uniform; 40% pair) and CIFAR-100 (40% uniform): how the LIMIT predictors separate correct from incorrect labels',
+    rows=[r for r in limit_cifar_rows() if r.method == 'limit'], cells=_DET_CELLS, base=LIMIT_CIFAR_BASE, kind='figure',
+    analyses=['limit_detection'], paper='LIMIT',
+    profiles=limit_cifar_profiles(_DET_CELLS[:3], "Fashion-MNIST stands in for CIFAR-10 and CIFAR-100 (one 40%-uniform panel for both; "
+                                  "the runs of limit_cifar10_uniform / _pair); "),
+    notes="LIMIT App. C; the LIMIT runs of limit_cifar10_uniform, limit_cifar10_pair and limit_cifar100."));
+
+# %% ../nbs/14_declarations.ipynb #cfbbfb85
+register_experiment(Experiment(
+    'limit_fano', ['LIMIT Fig. A0'],
+    "Thm. 2.1's lower bound r0 on the training error rate against I(w : y | x) / n, uniform noise p in {0.2, 0.4, 0.6, 0.8}, K = 10",
+    rows=[], cells=[], kind='computed', paper='LIMIT',
+    profiles=dict(paper=Profile(seeds=1, substitution=''),
+                  local=Profile(seeds=1, hardware='2 CPU cores', substitution='none: the bound is computed exactly (noisy_nbdev.bounds.fano_curves), the same at both profiles.')),
+    notes="LIMIT App. A.1, Remark 3; the code's notebooks/fano.ipynb (entropies in bits)."));
