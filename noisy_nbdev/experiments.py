@@ -8,8 +8,8 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/experiments.html.md"""
 
 # %% ../nbs/13_experiments.ipynb #199ec7da
 from __future__ import annotations
-import itertools, json, math, warnings
-from dataclasses import dataclass, field, fields, replace
+import itertools, json, math
+from dataclasses import dataclass, field, fields, replace, asdict
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -78,6 +78,8 @@ class Experiment:
     kind:str='table' # 'table', 'figure' or 'computed' (no training, e.g. the Fano bound)
     analyses:list=field(default_factory=list) # post-run analyses (`ANALYSES` names) each run gets
     notes:str='' # protocol notes: the paper's section, the code's choices
+    ce_row:str|None='CE' # the row whose runs are the CE baseline that `init_from_ce` rows start from
+    percent:bool=True # the table's metric is a fraction shown in percent (False: shown as it is, e.g. a loss)
     def profile(self, name:str) -> Profile:
         if name not in self.profiles: raise ValueError(f"experiment {self.name!r} has no profile {name!r}; choose one of {', '.join(self.profiles)}")
         return self.profiles[name]
@@ -115,6 +117,17 @@ def _apply(d:dict, mk:dict, settings:dict):
         else: mk[k] = v
 
 # %% ../nbs/13_experiments.ipynb #8b5e99e4
+def _link_ce(exp:Experiment, specs:list, ce_specs:list) -> list:
+    "Point every `init_from_ce` run at the CE row's run (`ce_specs`) of the same cell and seed (`RunConfig.ce_config`)"
+    ce = {(cell_label(s.cell), s.seed): s.cfg for s in ce_specs}
+    skip = {'method', 'method_kwargs', 'init_from_ce', 'ce_config'}
+    for s in specs:
+        if not s.cfg.init_from_ce or (base := ce.get((cell_label(s.cell), s.seed))) is None: continue
+        mine, theirs = asdict(s.cfg), asdict(base)
+        s.cfg = replace(s.cfg, ce_config={k: v for k, v in theirs.items() if k not in skip and v != mine[k]})
+    return specs
+
+# %% ../nbs/13_experiments.ipynb #0f96c4a5
 def expand(exp:Experiment|str, # an experiment or its name
            profile:str='local', # 'paper' or 'local'
           ) -> list[RunSpec]:
@@ -125,20 +138,24 @@ def expand(exp:Experiment|str, # an experiment or its name
     seeds = list(range(p.seeds)) if isinstance(p.seeds, int) else list(p.seeds)
     rows = exp.rows if p.rows is None else [r for r in exp.rows if r.label in p.rows]
     if p.rows is not None and (missing := set(p.rows) - {r.label for r in exp.rows}): raise ValueError(f"profile {profile!r} of {exp.name!r} names unknown rows {sorted(missing)}")
-    out = []
-    for row in rows:
-        for cell in _cells(exp.cells if p.cells is None else p.cells):
-            for hp in _grid(p.grids.get(row.label, row.grid)):
-                for s in seeds:
-                    d, mk = {}, {}
-                    for part in (exp.base, p.base, cell, row.run): _apply(d, mk, part)
-                    d['method'] = row.method; mk.update(row.kwargs)
-                    for f, vals in row.by.items():
-                        if f in cell and cell[f] in vals: _apply(d, mk, vals[cell[f]])
-                    _apply(d, mk, hp); d['seed'] = s
-                    try: cfg = RunConfig(**d, method_kwargs=mk)
-                    except (TypeError, ValueError) as e: raise ValueError(f"{exp.name} ({profile}), row {row.label!r}, {cell_label(cell)}, {hp}: {e}") from None
-                    out.append(RunSpec(exp.name, row.label, cell, hp, s, cfg))
+    out, cells = [], _cells(exp.cells if p.cells is None else p.cells)
+    def runs(row):
+      for cell in cells:
+        for hp in _grid(p.grids.get(row.label, row.grid)):
+            for s in seeds:
+                d, mk = {}, {}
+                for part in (exp.base, p.base, cell, row.run): _apply(d, mk, part)
+                d['method'] = row.method; mk.update(row.kwargs)
+                for f, vals in row.by.items():
+                    if f in cell and cell[f] in vals: _apply(d, mk, vals[cell[f]])
+                _apply(d, mk, hp); d['seed'] = s
+                try: cfg = RunConfig(**d, method_kwargs=mk)
+                except (TypeError, ValueError) as e: raise ValueError(f"{exp.name} ({profile}), row {row.label!r}, {cell_label(cell)}, {hp}: {e}") from None
+                yield RunSpec(exp.name, row.label, cell, hp, s, cfg)
+    for row in rows: out += list(runs(row))
+    if any(s.cfg.init_from_ce for s in out):  # the CE baseline: the table's CE row, or plain CE where the table has none
+        ce_row = next((r for r in exp.rows if r.label == exp.ce_row), Row(exp.ce_row or 'CE', 'ce'))
+        out = _link_ce(exp, out, list(runs(ce_row)))
     return out
 
 # %% ../nbs/13_experiments.ipynb #bd36df84
@@ -223,20 +240,22 @@ def _paper_key(exp:Experiment, row:Row, cell:dict) -> tuple[str, str]:
 def summarise(exp:Experiment|str, # an experiment or its name
               runs:pd.DataFrame, # `collect`'s frame (or the committed CSV read back)
               selection:str|None=None, # 'best_val', 'last' or 'oracle' (default: the experiment's)
-              metric:str|None=None, # e.g. 'test_acc', 'test_f1' (default: the experiment's)
+              metric:str|None=None, # 'test_acc', 'test_f1' (read at the selection), or a column of its own, e.g. an analysis' 'small_loss_f1'
              ) -> pd.DataFrame:
-    "One line per row and cell: ours (mean, std over seeds, in %), the selected grid point, the paper's number, the difference"
+    "One line per row and cell: ours (mean, std over seeds; in % when the experiment's `percent`), the selected grid point, the paper's number, the difference"
     exp = get_experiment(exp) if isinstance(exp, str) else exp
     sel = {'best_val': 'best_val', 'last': 'last', 'oracle': 'oracle', 'oracle_best_test': 'oracle'}[selection or exp.selection]
-    col = f"{sel}_{metric or exp.metric}"
+    m = metric or exp.metric
+    col = m if m in runs.columns and f"{sel}_{m}" not in runs.columns else f"{sel}_{m}"
+    if runs.empty: return pd.DataFrame(columns=['row', 'cell', 'hp', 'mean', 'std', 'seeds', 'grid_complete', 'paper', 'paper_std', 'diff'])
     chosen = select(runs, exp.select_by).set_index(['row', 'cell'])
     pn = paper_numbers(exp.paper) if exp.paper else None
     rows, out = {r.label: r for r in exp.rows}, []
     for (row, cell), g in runs.groupby(['row', 'cell'], sort=False):
         c = chosen.loc[(row, cell)]
         h = g[(g.hp == c.hp) & g.done] if c.hp is not None else g.iloc[:0]
-        v = h[col].astype(float) * 100 if col in h else pd.Series(dtype=float)
-        d = dict(row=row, cell=cell, **{k: g.iloc[0][k] for k in _cells(exp.cells)[0] if k in g}, hp=c.hp,
+        v = h[col].astype(float) * (100 if exp.percent else 1) if col in h else pd.Series(dtype=float)
+        d = dict(row=row, cell=cell, **{k: g.iloc[0][k] for k in _cell_fields(exp) if k in g}, hp=c.hp,
                  mean=v.mean() if len(v) else np.nan, std=v.std(ddof=1) if len(v) > 1 else np.nan, seeds=len(v),
                  grid_complete=bool(c.complete))
         d['paper'] = d['paper_std'] = np.nan

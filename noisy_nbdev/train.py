@@ -26,8 +26,8 @@ except ImportError: fcntl = None
 __all__ = ['METHODS', 'NORMS', 'RESULT_FORMAT', 'ModelOut', 'Method', 'LossMethod', 'register_method', 'get_method',
            'default_device', 'predict', 'evaluate', 'set_seed', 'epoch_order', 'Learner', 'select_epochs',
            'atomic_write', 'RunFolderWarning', 'RunLocked', 'lock_run', 'TrainingDiverged', 'parse_norm', 'RunConfig',
-           'prepare_data', 'machine_info', 'peak_memory', 'run_experiment', 'difficulty_scores', 'read_history',
-           'load_run', 'plot_history']
+           'prepare_data', 'machine_info', 'peak_memory', 'ce_baseline', 'run_experiment', 'difficulty_scores',
+           'read_history', 'load_run', 'plot_history']
 
 # %% ../nbs/03_train.ipynb #3a7146a4
 @dataclass
@@ -614,6 +614,11 @@ def _check_config(cfg) -> None:
     try: METHODS[cfg.method](**cfg.method_kwargs)   # cheap: a method builds its modules in `setup`; it checks its parameters
     except (TypeError, ValueError) as e: raise bad('method_kwargs', f"do not fit method {cfg.method!r}: {e}") from None
     if not isinstance(cfg.model_kwargs, dict): raise bad('model_kwargs', "must be a dict of keyword arguments")
+    if not isinstance(cfg.ce_config, dict): raise bad('ce_config', "must be a dict of RunConfig fields")
+    if cfg.ce_config:
+        if not cfg.init_from_ce: raise bad('ce_config', "applies with init_from_ce only")
+        if wrong := set(cfg.ce_config) - {f.name for f in fields(cfg)} | ({'method', 'method_kwargs', 'init_from_ce', 'ce_config'} & set(cfg.ce_config)):
+            raise bad('ce_config', f"{sorted(wrong)} cannot be set for the CE run (give other RunConfig fields)")
     try: inspect.signature(MODELS[cfg.model]).bind_partial(num_classes=10, in_channels=1, **cfg.model_kwargs)
     except TypeError as e: raise bad('model_kwargs', f"do not fit model {cfg.model!r}: {e}") from None
     for f in ('epochs', 'bs'):
@@ -674,6 +679,7 @@ class RunConfig:
     norm:str|None=None # input normalisation replacing the data set's: 'mean,std' ('m1,m2,m3,s1,s2,s3' for RGB) or a preset in NORMS, e.g. 'limit_code'
     bn_recalibrate:bool=False # recompute BatchNorm running statistics on the training set after each epoch
     test_only_selected:bool=False # evaluate the clean test set only at the best-validation and last epochs, not every epoch (no oracle selection)
+    ce_config:dict=field(default_factory=dict) # with init_from_ce: fields of the CE run that differ from this run's, e.g. {"lr": 0.001} (the CE baseline of a DMI lr grid)
     def __post_init__(self): _check_config(self)  # one error naming the field, before any data are read
     def key(self) -> str:
         "Short hash of the fields that differ from their defaults, and `RESULT_FORMAT`: equal configs share a run folder"
@@ -777,6 +783,12 @@ def peak_memory(device=None, # the run's device: on CUDA, its peak allocated mem
     return out
 
 # %% ../nbs/03_train.ipynb #4ebe698a
+def ce_baseline(cfg:RunConfig, # a run with `init_from_ce=True`
+               ) -> RunConfig:
+    "The CE run that `cfg` starts from: `cfg` with method CE, without its own method arguments, and `cfg.ce_config` applied"
+    return replace(cfg, method='ce', method_kwargs={}, init_from_ce=False, ce_config={}, **cfg.ce_config)
+
+# %% ../nbs/03_train.ipynb #e252541c
 def run_experiment(cfg:RunConfig, # what to run
                    out:str|Path='runs', # parent folder of run folders
                    root:str|Path|None=None, # data root
@@ -807,7 +819,7 @@ def run_experiment(cfg:RunConfig, # what to run
                         seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress,
                         test_only_selected=cfg.test_only_selected, bn_recalibrate=cfg.bn_recalibrate)
         if cfg.init_from_ce:  # run (or reuse) the CE run of the same data, model and seed, and start from its best model
-            ce_cfg = replace(cfg, method='ce', method_kwargs={}, init_from_ce=False)
+            ce_cfg = ce_baseline(cfg)
             ce = run_experiment(ce_cfg, out, root, device, progress)
             s, why = _read_checkpoint(Path(ce['path'])/'checkpoint.pt')
             if s is None:  # redo the CE run's last epoch from its previous checkpoint (bit for bit the same)

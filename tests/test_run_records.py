@@ -48,7 +48,8 @@ CHANGES = dict(dataset=({}, 'fashion_mnist'), noise=({}, 'pair'), rate=({}, 0.2)
                epochs=({}, 11), bs=({}, 64), lr=({}, 2e-3), opt=({}, 'sgd'), wd=({}, 1e-4), momentum=({}, 0.5), seed=({}, 1),
                train_size=({}, 100), val_frac=({}, 0.1), test_size=({}, 100), patience=({}, 3), include_true_class=({}, True),
                pairs=(dict(noise='pair'), 'limit_cifar10'), val_size=({}, 50), init_from_ce=({}, True),
-               norm=({}, 'limit_code'), bn_recalibrate=({}, True), test_only_selected=({}, True))
+               norm=({}, 'limit_code'), bn_recalibrate=({}, True), test_only_selected=({}, True),
+               ce_config=(dict(init_from_ce=True), {'lr': 0.002}))
 
 @pytest.mark.parametrize('name', [f.name for f in fields(RunConfig)])
 def test_any_non_default_field_changes_the_key(name):
