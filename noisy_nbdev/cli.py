@@ -72,7 +72,7 @@ def noisy_train(**kw):
     a = cli_signature().bind(**kw); a.apply_defaults()
     cfg_kw = {f.name: a.arguments[f.name] for f in dataclasses.fields(RunConfig)}
     out, data_root, device, quiet = (a.arguments[o[0]] for o in CLI_OPTIONS)
-    for k in ('method_kwargs', 'model_kwargs'):
+    for k in [k for k, tp in typing.get_type_hints(RunConfig).items() if tp is dict]:  # dict fields come as JSON
         if isinstance(cfg_kw[k], str):
             try: cfg_kw[k] = json.loads(cfg_kw[k])
             except json.JSONDecodeError as e: raise CliError(f"--{k.replace('_', '-')} is not valid JSON: {e}") from None
