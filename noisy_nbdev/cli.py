@@ -1,4 +1,4 @@
-"""`noisy-train`: train any registered method on a noisy data set from the shell, into a run folder.
+"""`noisy-train`: train any registered method on a noisy data set from the shell, into a run folder. `noisy-sweep`: run a whole declared experiment and print its table.
 
 Docs: https://noisy-nbdev.github.io/noisy_nbdev/cli.html.md"""
 
@@ -10,12 +10,14 @@ import dataclasses, inspect, json, re, typing
 import torch
 from typing import Annotated
 from fastcore.docments import docments
-from fastcore.script import call_parse, CliError
+from fastcore.script import call_parse, CliError, is_cli
 from .train import RunConfig, run_experiment
+from .experiments import expand, describe, summarise, table
+from .sweep import run_sweep, load_declarations
 import noisy_nbdev.models, noisy_nbdev.losses, noisy_nbdev.asif, noisy_nbdev.limit  # noqa: F401  (register models and methods)
 
 # %% auto #0
-__all__ = ['CLI_OPTIONS', 'field_help', 'cli_signature', 'noisy_train']
+__all__ = ['CLI_OPTIONS', 'field_help', 'cli_signature', 'noisy_train', 'list_experiments', 'noisy_sweep']
 
 # %% ../nbs/10_cli.ipynb #75c7d40a
 def _flagged(msg:str, # an error message of `RunConfig`
@@ -90,3 +92,57 @@ def noisy_train(**kw):
     if bv: print(f"best noisy-val epoch {bv['epoch']}: clean test acc {bv['test_acc']:.4f}, macro F1 {bv['test_f1']:.4f}")
     print(f"last epoch {last['epoch']}: train acc (noisy labels) {last['train_acc']:.4f}, clean test acc {last['test_acc']:.4f}")
     return res
+
+# %% ../nbs/10_cli.ipynb #17828a14
+def list_experiments() -> str:
+    "One line per declared experiment: its name, what it reproduces, its title, and its profiles with their numbers of runs"
+    exps = load_declarations()
+    def runs(e, p):
+        try: return f"{p} ({len(expand(e, p))} runs)" if e.kind != 'computed' else f"{p} (computed, no training)"
+        except ValueError as err: return f"{p} (does not expand: {err})"
+    return '\n'.join(f"{n}: {'; '.join(e.covers)} - {e.title} [{', '.join(runs(e, p) for p in e.profiles)}]"
+                     for n, e in sorted(exps.items()))
+
+# %% ../nbs/10_cli.ipynb #6311fad7
+def _device_error(device:str|None, # the --device flag
+                 ) -> str|None:
+    "Why `device` cannot be used here, or None"
+    if device is None: return None
+    try: dev = torch.device(device)
+    except RuntimeError: return f"unknown --device {device!r}; choose cpu or cuda"
+    if dev.type == 'cuda' and not torch.cuda.is_available(): return "--device cuda: no CUDA device is available here"
+    return None
+
+# %% ../nbs/10_cli.ipynb #b6e32824
+@call_parse(pos=['experiment'])
+def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows them)
+                profile:str='local', # 'local' (what 2 CPU cores do) or 'paper' (the papers' protocol)
+                jobs:int=1, # worker processes; each gets cores // jobs torch threads
+                out:str='runs', # parent folder of the run folders
+                dry_run:bool=False, # print what is left to run and its estimated time; train nothing
+                rows:str=None, # only these rows, comma-separated, e.g. 'CE,LIMIT_L -S'
+                max_runs:int=None, # stop after this many new runs (the same command again goes on)
+                retry_failed:bool=False, # run again the runs recorded as failed (diverged); default: skip them
+                data_root:str=None, # data folder (default: $NOISY_NBDEV_DATA, else ~/.cache/noisy_nbdev/data)
+                device:str=None, # cpu or cuda (default: cuda if available)
+                quiet:bool=False, # no progress bars
+                list:bool=False, # list the declared experiments and what each reproduces, then stop
+               ):
+    "Run every run of a declared experiment that is not finished yet (resumable), then print its table beside the papers' numbers"
+    exps = load_declarations()
+    if list: print(list_experiments()); return None
+    if experiment is None: raise CliError("noisy-sweep: error: name an experiment (`noisy-sweep --list` shows them)")
+    if experiment not in exps: raise CliError(f"noisy-sweep: error: unknown experiment {experiment!r}; choose one of {', '.join(sorted(exps))}")
+    exp = exps[experiment]
+    if profile not in exp.profiles: raise CliError(f"noisy-sweep: error: experiment {experiment!r} has no profile {profile!r}; choose one of {', '.join(exp.profiles)}")
+    if jobs < 1: raise CliError(f"noisy-sweep: error: --jobs {jobs}: must be a whole number >= 1")
+    if max_runs is not None and max_runs < 0: raise CliError(f"noisy-sweep: error: --max-runs {max_runs}: must be >= 0")
+    if why := _device_error(device): raise CliError(f"noisy-sweep: error: {why}")
+    try: runs = run_sweep(exp, profile, out, jobs, dry_run, data_root, device, not quiet, rows, max_runs, retry_failed)
+    except KeyboardInterrupt:
+        if is_cli(): raise SystemExit(130)  # run_sweep has said how to go on
+        raise
+    except (ValueError, FileNotFoundError, RuntimeError) as e: raise CliError(f"noisy-sweep: error: {e}") from None
+    if dry_run: return runs
+    print(f"\n{describe(exp, profile)}" + (f"\n\n{table(summarise(exp, runs)).to_string()}" if len(runs) else ''))
+    return runs
