@@ -11,14 +11,14 @@ from __future__ import annotations
 import heapq, importlib, json, os, signal, sys, time, traceback, warnings
 import multiprocessing as mp
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .train import (RunConfig, RunLocked, TrainingDiverged, run_experiment, atomic_write, lock_run, prepare_data,
+from .train import (RunConfig, RunLocked, TrainingDiverged, run_experiment, atomic_write, lock_run, prepare_data, ce_baseline,
                                get_method, default_device, _finished, _load_checkpoint)
 from .experiments import (Experiment, Row, Profile, RunSpec, EXPERIMENTS, expand, collect, get_experiment,
                                      register_experiment, cell_label)
@@ -113,7 +113,7 @@ def measured_costs(out:str|Path, # the parent folder of run folders
 # %% ../nbs/15_sweep.ipynb #88b83c68
 def _prerequisite(cfg:RunConfig) -> RunConfig|None:
     "The CE run an `init_from_ce` run starts from (the config `run_experiment` runs first), or None"
-    return replace(cfg, method='ce', method_kwargs={}, init_from_ce=False) if cfg.init_from_ce else None
+    return ce_baseline(cfg) if cfg.init_from_ce else None  # the table's CE baseline (`RunConfig.ce_config`)
 
 @dataclass
 class _Item:
