@@ -29,7 +29,8 @@ except ImportError: fcntl = None
 # %% auto #0
 __all__ = ['DATA_SIZES', 'COST_PER_SAMPLE', 'METHOD_COST', 'PLAN_COLUMNS', 'ANALYSES', 'SMOKE', 'run_status', 'run_sizes',
            'estimate_cost', 'measured_costs', 'plan', 'register_analysis', 'small_loss', 'limit_detection',
-           'missing_analyses', 'analyse', 'worker_threads', 'plan_text', 'run_sweep', 'load_declarations']
+           'identity_probe_analysis', 'pruning_analysis', 'missing_analyses', 'analyse', 'worker_threads', 'plan_text',
+           'run_sweep', 'load_declarations']
 
 # %% ../nbs/15_sweep.ipynb #8e0cd370
 def _lock_held(path:Path, # a run folder
@@ -216,6 +217,43 @@ def limit_detection(path:Path, # a finished run folder
     d = detect_noisy(gradient_distance(q, train), mask, rate=cfg.rate).metrics
     nrm = detect_noisy(predicted_grad_norm(model, q, train), mask, rate=cfg.rate).metrics
     return dict(roc_auc=d['roc_auc'], auprc=d['auprc'], f1=d['f1'], norm_roc_auc=nrm['roc_auc'], predictor=which)
+
+# %% ../nbs/15_sweep.ipynb #2a86b772
+def _last_features(path:Path, spec:RunSpec, root=None):
+    "Frozen features of the run's last-epoch model on its training and test sets, with their labels"
+    from noisy_nbdev.models import get_model
+    from noisy_nbdev.probes import extract_features
+    cfg = spec.cfg
+    ck = _load_checkpoint(Path(path), quarantine=False)
+    if ck is None: raise FileNotFoundError(f"{path}: no readable checkpoint; the feature probes need the trained model")
+    train, _, test = prepare_data(cfg, root)
+    model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
+    model.load_state_dict(ck['model']); model.to(default_device())
+    return extract_features(model, train), train.y, extract_features(model, test), test.y
+
+@register_analysis('identity_probe')
+def identity_probe_analysis(path:Path, # a finished run folder
+                            spec:RunSpec, # the run
+                            root=None, # data root, to rebuild the data sets
+                           ) -> dict:
+    "ASIF Table VI: the best loss of a linear probe identifying each training sample from the frozen features, and chance"
+    from noisy_nbdev.probes import identity_probe
+    ftr, _, _, _ = _last_features(path, spec, root)
+    r = identity_probe(ftr, seed=spec.seed)
+    return dict(best_loss=r['best_loss'], chance=r['chance'], epochs=r['epochs'])
+
+@register_analysis('pruning')
+def pruning_analysis(path:Path, # a finished run folder
+                     spec:RunSpec, # the run
+                     root=None, # data root, to rebuild the data sets
+                    ) -> dict:
+    "ASIF Fig. 4: best test accuracy of a fresh linear classifier per number of feature dimensions kept"
+    from noisy_nbdev.probes import feature_pruning
+    ftr, ytr, fte, yte = _last_features(path, spec, root)
+    df = feature_pruning(ftr, ytr, fte, yte, seed=spec.seed)
+    return {f"acc_{int(r.n_features)}": float(r.best_acc) for r in df.itertuples()}
+
+
 
 # %% ../nbs/15_sweep.ipynb #f71af0e2
 def _scalar(v, where:str):
