@@ -51,3 +51,14 @@ def test_a_real_run_comes_back_as_a_table(tmp_path):
     assert chk.status.tolist() == ['reproduced', 'not run']
     cur = collect_curves(exp, tmp_path, 'local', where=lambda s: s.row == 'CE')
     assert len(cur) == 2 * 2 and set(cur.row) == {'CE'} and cur.test_acc.notna().all()  # 2 seeds x 2 epochs
+
+def test_dry_run_works_for_every_declared_experiment(tmp_path, capsys):
+    """`noisy-sweep NAME --dry-run` for every experiment and profile: a plan, an estimate, nothing written."""
+    from noisy_nbdev.sweep import run_sweep, load_declarations
+    for name, exp in load_declarations().items():
+        for prof in exp.profiles:
+            p = run_sweep(name, prof, out=tmp_path, dry_run=True, progress=False)
+            assert len(p) >= len(expand(exp, prof)), (name, prof)
+            assert (p.status == 'todo').all() and p.est_s.notna().all(), (name, prof)
+    assert not any(tmp_path.iterdir())  # a dry run creates no run folder
+    assert 'limit_table1' in capsys.readouterr().out
