@@ -98,7 +98,7 @@ ASIF_LOCAL_SUB = ("a seeded 4,000-image subset of Fashion-MNIST's 48k training s
                   "instead of all of it; LIMIT's 4-layer CNN instead of PreAct ResNet-18; 20 epochs instead of ~200 / ~46; "
                   "selection on a 2,000-image subset of a 20% noisy validation split; ASIF's identifier sized for the CNN's "
                   "128-d features (256, 512 instead of 1024, 2048) and ASIF trained at lr 1e-3 like CE (Tables VII/VIII's "
-                  "lambda_id kept); GCE prunes from epoch 7 every 2 epochs (Zhang & Sabuncu: 40 / 10). As experiments/asif_fmnist.py.")
+                  "lambda_id kept); GCE prunes from epoch 7 every 2 epochs (Zhang & Sabuncu: 40 / 10). As the former script experiments/asif_fmnist.py.")
 
 # %% ../nbs/14_declarations.ipynb #0c3be563
 def _lr_lam(c:dict) -> dict: return dict(lr=c['lr'], lambda_id=c['lambda_id'])
@@ -229,7 +229,7 @@ register_experiment(Experiment(
 
 # %% ../nbs/14_declarations.ipynb #f4b063c0
 def asif_dynamics_rows() -> list[Row]:
-    "The nine variants of experiments/asif_fmnist.py at eta = 0.8 (Table VIII: lambda_id 10, lr 1e-4)"
+    "The nine variants of the former script experiments/asif_fmnist.py at eta = 0.8 (Table VIII: lambda_id 10, lr 1e-4)"
     lam, ident = dict(lambda_id=10.0), {'model': {'limit_cnn': ASIF_IDENT_SMALL}}
     a = lambda label, method, kw, by: Row(label, method, kw, run=dict(lr=1e-4), by=by, paper_label='ASIF')
     return [Row('CE', 'ce'), a('ASIF', 'asif', lam, ASIF_SMALL),
@@ -249,7 +249,7 @@ register_experiment(Experiment(
     paper='ASIF', tables=['X'], paper_row='{rate}', paper_column='{row}', analyses=['small_loss'],
     profiles=asif_profiles(asif_cells([0.8], 'limit_cnn'), paper_rows=[r.label for r in asif_dynamics_rows() if r.label != 'ASIF (lr 1e-4)']),
     notes="Table X's eta = 0.8 cell; the code's dynamics: official-code-facts.md (src/train.py 2337-2361); DANN signs: "
-          "the paper reverses, the code scales by +lambda (see 05_asif). Local: experiments/asif_fmnist.py, run for run."));
+          "the paper reverses, the code scales by +lambda (see 05_asif). Local: the former script experiments/asif_fmnist.py, run for run."));
 
 # %% ../nbs/14_declarations.ipynb #db621b58
 register_experiment(Experiment(
@@ -258,7 +258,7 @@ register_experiment(Experiment(
     rows=[Row('CE', 'ce'), Row('ASIF', 'asif', by={'dataset': {'cifar10': _lr_lam(asif_config('cifar10', 'Symmetric', 0.8)),
                                                                'fashion_mnist': _lr_lam(asif_config('fashion_mnist', 'Symmetric', 0.8))}, **ASIF_SMALL})],
     cells=[dict(dataset='cifar10', epochs=200, model='preact_resnet18', rate=0.8), dict(dataset='fashion_mnist', epochs=46, model='preact_resnet18', rate=0.8)],
-    base=ASIF_CIFAR_BASE, metric='identity_probe_best_loss', selection='best_val', analyses=['identity_probe', 'pruning'],
+    base=ASIF_CIFAR_BASE, metric='identity_probe_best_loss', percent=False, selection='best_val', analyses=['identity_probe', 'pruning'],
     paper='ASIF', tables=['VI'], paper_row='{dataset}', paper_column='{row}', labels=dict(dataset={'cifar10': 'CIFAR10', 'fashion_mnist': 'Fashion-MNIST'}),
     profiles=asif_profiles([dict(dataset='fashion_mnist', model='limit_cnn', rate=0.8)], "Fashion-MNIST only (the CIFAR10 row of Table VI is not run); "),
     notes="ASIF Sec. IV-D; no code in the authors' repository: the probes are designed from the text (08_probes)."));
@@ -289,7 +289,7 @@ register_experiment(Experiment(
         local=Profile(seeds=1, hardware='2 CPU cores', base=dict(train_size=4000, val_size=2000, test_size=5000, epochs=40, patience=None),
             grids={'CE + dropout': dict(model_kwargs=[dict(dropout=0.5)]), 'CE + weight decay': dict(wd=[1e-3]), 'LIMIT_L -S': dict(beta=[10.0])},
             substitution="a seeded 4,000-image subset of the 48k training split, 2,000 validation and 5,000 test images; 40 epochs; "
-                         "no selection: dropout 0.5, weight decay 1e-3, LIMIT_L -S beta 10. As experiments/limit_memorisation.py.")),
+                         "no selection: dropout 0.5, weight decay 1e-3, LIMIT_L -S beta 10. As the former script experiments/limit_memorisation.py.")),
     notes="LIMIT Sec. 2.1; the MLP of the code (4 x fc512 with BatchNorm + ReLU); LIMIT's predictor is a fresh copy of it."));
 
 # %% ../nbs/14_declarations.ipynb #c5b2c18d

@@ -276,13 +276,14 @@ def _cell_fields(exp:Experiment) -> set:
 def table(summary:pd.DataFrame, # `summarise`'s frame
           columns:str='cell', # the summary's column whose values become the table's columns
           paper:bool=True, # write the paper's number beside ours
+          digits:int=1, # decimals (e.g. 3 for a loss)
          ) -> pd.DataFrame:
     "The summary as a table: rows = methods, columns = cells, each `ours ± std (paper)`"
     def txt(r):
         if not r.seeds: return 'not run'
-        s = f"{r['mean']:.1f}" + (f" ± {r['std']:.1f}" if r.seeds > 1 else '')
+        s = f"{r['mean']:.{digits}f}" + (f" ± {r['std']:.{digits}f}" if r.seeds > 1 else '')
         if not r.grid_complete: s += ' *'
-        if paper and not (isinstance(r.paper, float) and math.isnan(r.paper)): s += f" ({r.paper:.1f})"
+        if paper and not (isinstance(r.paper, float) and math.isnan(r.paper)): s += f" ({r.paper:.{digits}f})"
         return s
     t = summary.assign(text=summary.apply(txt, axis=1))
     return t.pivot(index='row', columns=columns, values='text').loc[t.row.unique(), t[columns].unique()]
