@@ -448,7 +448,11 @@ def lock_run(folder:str|Path, # the run folder
     f = open(os.open(folder/'run.lock', os.O_RDWR | os.O_CREAT, 0o644), 'r+')
     try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        f.seek(0); owner = f.read().strip(); f.close()
+        for _ in range(40):  # the holder writes its name just after taking the lock: give it a moment to appear
+            f.seek(0); owner = f.read().strip()
+            if owner: break
+            time.sleep(0.05)
+        f.close()
         raise RunLocked(f"run folder {folder} is being run by another process ({owner or 'unknown owner'}); "
                         "not starting a second copy (run the same command again when it has finished to reuse its result)") from None
     f.seek(0); old = f.read().strip()
