@@ -191,6 +191,25 @@ def small_loss(path:Path, # a finished run folder
                 auprc=d['auprc'], f1_oracle_rate=o['f1'], balanced_accuracy_oracle_rate=o['balanced_accuracy'])
 
 # %% ../nbs/15_sweep.ipynb #1a691b5e
+def _trained(path:Path, # a finished run folder
+             spec:RunSpec, # the run
+             root=None, # data root, to rebuild the data sets
+             best:bool=False, # the best-validation weights (and modules) where the checkpoint keeps them, else the last
+             why:str='the analysis', # who needs it, for the error message
+            ) -> tuple:
+    "The run's checkpoint, its model on the device, its training and test sets, and which weights ('best_val' or 'last')"
+    from noisy_nbdev.models import get_model
+    cfg, path = spec.cfg, Path(path)
+    ck = _load_checkpoint(path, quarantine=False)
+    if ck is None: raise FileNotFoundError(f"{path}: no readable checkpoint; {why} needs the trained model")
+    which = 'best_val' if best and ck.get('best_modules') is not None else 'last'
+    train, _, test = prepare_data(cfg, root)
+    if not np.array_equal(train.noise_mask.numpy(), np.load(path/'noise_mask.npy')):
+        raise ValueError(f"{path}: the training set rebuilt from config.json does not carry the run's noise (noise_mask.npy): has the data changed?")
+    model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
+    model.load_state_dict(ck['best_state'] if which == 'best_val' and ck.get('best_state') is not None else ck['model'])
+    return ck, model.to(default_device()), train, test, which
+
 @register_analysis('limit_detection')
 def limit_detection(path:Path, # a finished run folder
                     spec:RunSpec, # the run
@@ -198,22 +217,13 @@ def limit_detection(path:Path, # a finished run folder
                    ) -> dict:
     "LIMIT App. C: ROC AUC of the gradient distance (and of the predicted-gradient norm) against the true noise mask"
     from noisy_nbdev.limit import LIMIT, make_predictor, gradient_distance, predicted_grad_norm
-    from noisy_nbdev.models import get_model
-    cfg, path = spec.cfg, Path(path)
+    cfg = spec.cfg
     m = get_method(cfg.method, **cfg.method_kwargs)
     if not isinstance(m, LIMIT): return {}
-    ck = _load_checkpoint(path, quarantine=False)
-    if ck is None: raise FileNotFoundError(f"{path}: no readable checkpoint; limit_detection needs the trained predictor")
-    which = 'best_val' if ck.get('best_modules') is not None else 'last'
-    mods = ck['best_modules'] if which == 'best_val' else ck['modules']
-    state = ck['best_state'] if which == 'best_val' and ck.get('best_state') is not None else ck['model']
-    train = prepare_data(cfg, root)[0]; mask = np.load(path/'noise_mask.npy')
-    if not np.array_equal(train.noise_mask.numpy(), mask):
-        raise ValueError(f"{path}: the training set rebuilt from config.json does not carry the run's noise (noise_mask.npy): has the data changed?")
-    dev = default_device()
-    model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs); model.load_state_dict(state)
-    q = make_predictor(model, m.q_model, train.x.shape[1], **m.q_kwargs); q.load_state_dict(mods[0])
-    model, q = model.to(dev), q.to(dev)
+    ck, model, train, _, which = _trained(path, spec, root, best=True, why='limit_detection')
+    q = make_predictor(model, m.q_model, train.x.shape[1], **m.q_kwargs)
+    q.load_state_dict((ck['best_modules'] if which == 'best_val' else ck['modules'])[0]); q.to(default_device())
+    mask = train.noise_mask.numpy()
     d = detect_noisy(gradient_distance(q, train), mask, rate=cfg.rate).metrics
     nrm = detect_noisy(predicted_grad_norm(model, q, train), mask, rate=cfg.rate).metrics
     return dict(roc_auc=d['roc_auc'], auprc=d['auprc'], f1=d['f1'], norm_roc_auc=nrm['roc_auc'], predictor=which)
@@ -221,14 +231,8 @@ def limit_detection(path:Path, # a finished run folder
 # %% ../nbs/15_sweep.ipynb #2a86b772
 def _last_features(path:Path, spec:RunSpec, root=None):
     "Frozen features of the run's last-epoch model on its training and test sets, with their labels"
-    from noisy_nbdev.models import get_model
     from noisy_nbdev.probes import extract_features
-    cfg = spec.cfg
-    ck = _load_checkpoint(Path(path), quarantine=False)
-    if ck is None: raise FileNotFoundError(f"{path}: no readable checkpoint; the feature probes need the trained model")
-    train, _, test = prepare_data(cfg, root)
-    model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
-    model.load_state_dict(ck['model']); model.to(default_device())
+    _, model, train, test, _ = _trained(path, spec, root, why='the feature probes')
     return extract_features(model, train), train.y, extract_features(model, test), test.y
 
 @register_analysis('identity_probe')
