@@ -533,45 +533,68 @@ def _weights_finite(self:Learner) -> bool:
 
 # %% ../nbs/03_train.ipynb #26528a50
 @patch
+def _begin_fit(self:Learner, epochs:int):
+    "Before the first epoch of `fit` (the run folder locked): resume from the folder, seed a fresh run, find the best validation so far"
+    self.target_epochs = epochs  # methods with schedules (e.g. DANN's lambda) read it
+    if self.path is not None: self._resume()
+    if self.epoch == 0: set_seed(self.seed)
+    vals = [h.get('val_acc', -1) for h in self.history]
+    self._best_val = max(vals, default=-1)
+    self._stale = len(vals) - 1 - vals.index(self._best_val) if vals else 0  # epochs since the first best validation accuracy
+
+@patch
+def _stopped(self:Learner) -> bool:
+    "Whether early stopping ends the run now (`patience` epochs without a better validation accuracy)"
+    return self.patience is not None and self._stale >= self.patience
+
+@patch
+def _end_epoch(self:Learner, rec:dict, # the epoch's record from `_fit_epoch`
+               epoch:int):
+    "After an epoch: check the weights, record it, keep the best-validation weights, checkpoint, write the metrics"
+    try:
+        if not self._weights_finite(): raise TrainingDiverged(f"training diverged: non-finite weights at the end of epoch {epoch}", dict(epoch=epoch, step=None, what='weights'))
+    except TrainingDiverged as e: self._fail(e)
+    self.history.append(rec); self.epoch = epoch + 1
+    if rec.get('val_acc', -1) > self._best_val:
+        self._best_val, self._stale = rec['val_acc'], 0
+        self._best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        self._best_modules = [{k: v.detach().cpu().clone() for k, v in m.state_dict().items()} for m in self.method.modules()]
+    else: self._stale += 1
+    if self.path is not None:
+        _save_checkpoint(self._state(), self.path)  # checkpoint first: a kill between the two loses no epoch
+        if self._kill == (epoch, 'end'): os.kill(os.getpid(), signal.SIGKILL)  # testing hook, see `_kill_point`
+        _write_metrics(self.history, self.path/'metrics.jsonl')
+
+@patch
+def _end_fit(self:Learner) -> dict:
+    "After the last epoch: test the selected weights (`test_only_selected`), select, write the result"
+    if self.test_only_selected and self.test is not None and self.history and 'test_acc' not in self.history[-1]:
+        self._test_selected()
+        if self.path is not None: _write_metrics(self.history, self.path/'metrics.jsonl')
+    res = select_epochs(self.history)
+    if self.path is not None:
+        if self.record_losses: _save_npy(self.sample_losses, self.path/'sample_losses.npy')
+        _write_json(res, self.path/'result.json')
+    return res
+
+# %% ../nbs/03_train.ipynb #5b87a9be
+@patch
 def fit(self:Learner,
         epochs:int, # train until this many epochs are done in total
        ) -> dict:
     "Train (or resume) up to `epochs` epochs; returns the result (last / best-validation / oracle selections)"
-    self.target_epochs = epochs  # methods with schedules (e.g. DANN's lambda) read it
     self._kill = _kill_point()
     with lock_run(self.path) if self.path is not None else nullcontext():
-        if self.path is not None: self._resume()
-        if self.epoch == 0: set_seed(self.seed)
-        vals = [h.get('val_acc', -1) for h in self.history]
-        best_val = max(vals, default=-1)
-        stale = len(vals) - 1 - vals.index(best_val) if vals else 0  # epochs since the first best validation accuracy
+        self._begin_fit(epochs)
         bar = tqdm(range(self.epoch, epochs), desc=type(self.method).__name__, disable=not self.progress,
                    initial=self.epoch, total=epochs, leave=False)
         for epoch in bar:
-            if self.patience is not None and stale >= self.patience: break
-            try:
-                rec = self._fit_epoch(epoch)
-                if not self._weights_finite(): raise TrainingDiverged(f"training diverged: non-finite weights at the end of epoch {epoch}", dict(epoch=epoch, step=None, what='weights'))
+            if self._stopped(): break
+            try: rec = self._fit_epoch(epoch)
             except TrainingDiverged as e: self._fail(e)
-            self.history.append(rec); self.epoch = epoch + 1
-            if rec.get('val_acc', -1) > best_val:
-                best_val, stale = rec['val_acc'], 0
-                self._best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-                self._best_modules = [{k: v.detach().cpu().clone() for k, v in m.state_dict().items()} for m in self.method.modules()]
-            else: stale += 1
+            self._end_epoch(rec, epoch)
             bar.set_postfix({k: f"{rec[k]:.3f}" for k in ('train_acc', 'val_acc', 'test_acc') if k in rec})
-            if self.path is not None:
-                _save_checkpoint(self._state(), self.path)  # checkpoint first: a kill between the two loses no epoch
-                if self._kill == (epoch, 'end'): os.kill(os.getpid(), signal.SIGKILL)  # testing hook, see `_kill_point`
-                _write_metrics(self.history, self.path/'metrics.jsonl')
-        if self.test_only_selected and self.test is not None and self.history and 'test_acc' not in self.history[-1]:
-            self._test_selected()
-            if self.path is not None: _write_metrics(self.history, self.path/'metrics.jsonl')
-        res = select_epochs(self.history)
-        if self.path is not None:
-            if self.record_losses: _save_npy(self.sample_losses, self.path/'sample_losses.npy')
-            _write_json(res, self.path/'result.json')
-    return res
+        return self._end_fit()
 
 # %% ../nbs/03_train.ipynb #9e34571b
 @patch
@@ -793,6 +816,62 @@ def ce_baseline(cfg:RunConfig, # a run with `init_from_ce=True`
     return replace(cfg, method='ce', method_kwargs={}, init_from_ce=False, ce_config={}, **cfg.ce_config)
 
 # %% ../nbs/03_train.ipynb #e252541c
+def _start_run(cfg:RunConfig, # the run
+               path:Path, # its folder (locked by this process)
+               out:str|Path, root, device, progress:bool,
+              ) -> tuple[Learner, TensorData, TensorData|None]:
+    "Write the run's config.json, build its data, model, method and `Learner`; start from the CE baseline if `init_from_ce`"
+    from noisy_nbdev.models import get_model
+    from noisy_nbdev import __version__
+    (path/'done').unlink(missing_ok=True)  # redoing a run whose records were damaged
+    try: json.loads((path/'config.json').read_text()); ok = True
+    except FileNotFoundError: ok = False
+    except (OSError, ValueError):
+        ok = False; warnings.warn(f"{path/'config.json'} is unreadable; rewritten", RunFolderWarning, stacklevel=3)
+    dev = torch.device(device) if device is not None else default_device()
+    if not ok: _write_json(dict(config=asdict(cfg), key=cfg.key(), result_format=RESULT_FORMAT, version=__version__,
+                                git_commit=_git_commit(), git_dirty=_git_dirty(), torch=torch.__version__, hardware=machine_info(dev)), path/'config.json')
+    train, val, test = prepare_data(cfg, root)
+    set_seed(cfg.seed)
+    model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
+    method = get_method(cfg.method, **cfg.method_kwargs)
+    learn = Learner(model, method, train, val, test, lr=cfg.lr, opt=cfg.opt, wd=cfg.wd, momentum=cfg.momentum, bs=cfg.bs,
+                    seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress,
+                    test_only_selected=cfg.test_only_selected, bn_recalibrate=cfg.bn_recalibrate)
+    if cfg.init_from_ce:  # run (or reuse) the CE run of the same data, model and seed, and start from its best model
+        ce_cfg = ce_baseline(cfg)
+        ce = run_experiment(ce_cfg, out, root, device, progress)
+        s, why = _read_checkpoint(Path(ce['path'])/'checkpoint.pt')
+        if s is None:  # redo the CE run's last epoch from its previous checkpoint (bit for bit the same)
+            warnings.warn(f"{Path(ce['path'])/'checkpoint.pt'} is unreadable ({why}); redoing the CE run from its last good checkpoint", RunFolderWarning, stacklevel=3)
+            (Path(ce['path'])/'done').unlink(missing_ok=True)
+            ce = run_experiment(ce_cfg, out, root, device, progress)
+            s, why = _read_checkpoint(Path(ce['path'])/'checkpoint.pt')
+        ce_model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
+        ce_model.load_state_dict(s['best_state'] or s['model'])  # no validation set: its last epoch
+        method.init_from_ce(learn, ce_model.to(learn.device))
+        set_seed(cfg.seed)
+    return learn, train, val
+
+def _finish_run(path:Path, # the run folder
+                learn:Learner, # its trained learner
+                res:dict, # what `fit` returned
+                train:TensorData, val:TensorData|None, # its (noisy) training and validation sets
+                t0:float, # `time.perf_counter()` when the run started
+                device=None) -> dict:
+    "Write the finished run's result (with the realised noise rates), noise mask and resources, then `done`"
+    res = dict(res, status='ok', noise=dict(train_rate=float(train.noise_mask.float().mean()),
+                                            val_rate=None if val is None else float(val.noise_mask.float().mean())))
+    _save_npy(train.noise_mask.numpy(), path/'noise_mask.npy')
+    _write_json(res, path/'result.json')
+    meta = json.loads((path/'config.json').read_text())  # what the run cost, with what ran where
+    meta['resources'] = dict(wall_time_s=round(time.perf_counter() - t0, 3), train_time_s=round(sum(h.get('time', 0) for h in learn.history), 3),
+                             epochs=len(learn.history), **peak_memory(device))
+    _write_json(meta, path/'config.json')
+    atomic_write(path/'done', lambda f: f.write(time.strftime('%Y-%m-%d %H:%M:%S\n').encode()))  # last: the run is finished
+    return res
+
+# %% ../nbs/03_train.ipynb #cfffe1c0
 def run_experiment(cfg:RunConfig, # what to run
                    out:str|Path='runs', # parent folder of run folders
                    root:str|Path|None=None, # data root
@@ -800,53 +879,17 @@ def run_experiment(cfg:RunConfig, # what to run
                    progress:bool=True, # show a progress bar
                   ) -> dict:
     "Run (or reuse, or resume) the experiment `cfg` in `out/<name>-<hash>/`; returns the result with the run path"
-    from noisy_nbdev.models import get_model
     path = Path(out)/cfg.run_name()
     if (res := _finished(path)) is not None: return dict(res, path=str(path), reused=True)
     t0, dev = time.perf_counter(), torch.device(device) if device is not None else default_device()
     if dev.type == 'cuda': torch.cuda.reset_peak_memory_stats(dev)
     with lock_run(path):  # raises `RunLocked` if another process is running this config
         if (res := _finished(path, warn=True)) is not None: return dict(res, path=str(path), reused=True)  # finished meanwhile
-        (path/'done').unlink(missing_ok=True)  # redoing a run whose records were damaged
-        from noisy_nbdev import __version__
-        try: json.loads((path/'config.json').read_text()); ok = True
-        except FileNotFoundError: ok = False
-        except (OSError, ValueError):
-            ok = False; warnings.warn(f"{path/'config.json'} is unreadable; rewritten", RunFolderWarning, stacklevel=2)
-        if not ok: _write_json(dict(config=asdict(cfg), key=cfg.key(), result_format=RESULT_FORMAT, version=__version__,
-                                    git_commit=_git_commit(), git_dirty=_git_dirty(), torch=torch.__version__, hardware=machine_info(dev)), path/'config.json')
-        train, val, test = prepare_data(cfg, root)
-        set_seed(cfg.seed)
-        model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
-        method = get_method(cfg.method, **cfg.method_kwargs)
-        learn = Learner(model, method, train, val, test, lr=cfg.lr, opt=cfg.opt, wd=cfg.wd, momentum=cfg.momentum, bs=cfg.bs,
-                        seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress,
-                        test_only_selected=cfg.test_only_selected, bn_recalibrate=cfg.bn_recalibrate)
-        if cfg.init_from_ce:  # run (or reuse) the CE run of the same data, model and seed, and start from its best model
-            ce_cfg = ce_baseline(cfg)
-            ce = run_experiment(ce_cfg, out, root, device, progress)
-            s, why = _read_checkpoint(Path(ce['path'])/'checkpoint.pt')
-            if s is None:  # redo the CE run's last epoch from its previous checkpoint (bit for bit the same)
-                warnings.warn(f"{Path(ce['path'])/'checkpoint.pt'} is unreadable ({why}); redoing the CE run from its last good checkpoint", RunFolderWarning, stacklevel=2)
-                (Path(ce['path'])/'done').unlink(missing_ok=True)
-                ce = run_experiment(ce_cfg, out, root, device, progress)
-                s, why = _read_checkpoint(Path(ce['path'])/'checkpoint.pt')
-            ce_model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
-            ce_model.load_state_dict(s['best_state'] or s['model'])  # no validation set: its last epoch
-            method.init_from_ce(learn, ce_model.to(learn.device))
-            set_seed(cfg.seed)
+        learn, train, val = _start_run(cfg, path, out, root, device, progress)
         try: res = learn.fit(cfg.epochs)
         except TrainingDiverged as e:  # `fit` recorded it in result.json; a sweep catches it, reports `e.record` and goes on
             e.record['path'] = str(path); raise
-        res = dict(res, status='ok', noise=dict(train_rate=float(train.noise_mask.float().mean()),
-                                                val_rate=None if val is None else float(val.noise_mask.float().mean())))
-        _save_npy(train.noise_mask.numpy(), path/'noise_mask.npy')
-        _write_json(res, path/'result.json')
-        meta = json.loads((path/'config.json').read_text())  # what the run cost, with what ran where
-        meta['resources'] = dict(wall_time_s=round(time.perf_counter() - t0, 3), train_time_s=round(sum(h.get('time', 0) for h in learn.history), 3),
-                                 epochs=len(learn.history), **peak_memory(dev))
-        _write_json(meta, path/'config.json')
-        atomic_write(path/'done', lambda f: f.write(time.strftime('%Y-%m-%d %H:%M:%S\n').encode()))  # last: the run is finished
+        res = _finish_run(path, learn, res, train, val, t0, dev)
     return dict(res, path=str(path), reused=False)
 
 # %% ../nbs/03_train.ipynb #9a145725
