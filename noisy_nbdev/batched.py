@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .data import TensorData
 from .train import (Learner, Method, ModelOut, RunConfig, TrainingDiverged, RunLocked, epoch_order, default_device,
-                               lock_run, _finished, _start_run, _finish_run, evaluate)
+                               lock_run, _finished, _start_run, _finish_run, _kill_point, evaluate)
 
 # %% auto #0
 __all__ = ['GROUP_FIXED', 'group_key', 'MemberGroup', 'run_group']
@@ -338,7 +338,7 @@ def run_group(cfgs:list[RunConfig], # runs that share a `group_key`
             except RunLocked as e: results[k] = e; continue
             if (res := _finished(path, warn=True)) is not None: results[k] = dict(res, path=str(path), reused=True); continue
             learn, train, val = _start_run(cfg, path, out, root, device, False)
-            learn._kill = None; learn._begin_fit(cfg.epochs)
+            learn._kill = _kill_point(); learn._begin_fit(cfg.epochs)  # the testing hook 'epoch:end' works in a group too
             members.append((k, path, learn, train, val))
         if not members: return results
         epochs = [m[2].epoch for m in members]

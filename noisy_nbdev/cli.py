@@ -127,6 +127,8 @@ def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows the
                 device:str=None, # cpu or cuda (default: cuda if available)
                 quiet:bool=False, # no progress bars
                 list:bool=False, # list the declared experiments and what each reproduces, then stop
+                group:int=1, # train up to this many compatible runs as one model (noisy_nbdev.batched); 1: one at a time
+                group_mode:str='auto', # loop (bit for bit the single runs), vmap (one batched call: for a GPU) or auto (vmap on cuda)
                ):
     "Run every run of a declared experiment that is not finished yet (resumable), then print its table beside the papers' numbers"
     exps = load_declarations()
@@ -137,8 +139,10 @@ def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows the
     if profile not in exp.profiles: raise CliError(f"noisy-sweep: error: experiment {experiment!r} has no profile {profile!r}; choose one of {', '.join(exp.profiles)}")
     if jobs < 1: raise CliError(f"noisy-sweep: error: --jobs {jobs}: must be a whole number >= 1")
     if max_runs is not None and max_runs < 0: raise CliError(f"noisy-sweep: error: --max-runs {max_runs}: must be >= 0")
+    if group < 1: raise CliError(f"noisy-sweep: error: --group {group}: must be a whole number >= 1")
+    if group_mode not in ('auto', 'loop', 'vmap'): raise CliError(f"noisy-sweep: error: --group-mode {group_mode!r}: choose auto, loop or vmap")
     if why := _device_error(device): raise CliError(f"noisy-sweep: error: {why}")
-    try: runs = run_sweep(exp, profile, out, jobs, dry_run, data_root, device, not quiet, rows, max_runs, retry_failed)
+    try: runs = run_sweep(exp, profile, out, jobs, dry_run, data_root, device, not quiet, rows, max_runs, retry_failed, group, group_mode)
     except KeyboardInterrupt:
         if is_cli(): raise SystemExit(130)  # run_sweep has said how to go on
         raise

@@ -309,22 +309,43 @@ def _init_worker(threads:int, # torch threads of this worker
     torch.set_num_threads(threads)
 
 # %% ../nbs/15_sweep.ipynb #b502f1ab
+def _analyse_task(task:dict, r:dict, out:str, root):
+    "Compute the task's missing analyses into its run folder; a failure is noted in `r`, never raised"
+    if not task['analyses']: return
+    try: analyse(Path(out)/task['name'], task['spec'], task['analyses'], root)
+    except RunLocked as e: r['analysis_error'] = f"not analysed now, another process holds the folder: {e}"
+    except Exception as e: r['analysis_error'] = f"{type(e).__name__}: {e}"
+
 def _run_task(task:dict, # name, cfg, spec, train (bool), analyses (names)
               out:str, root, device, progress:bool) -> dict:
     "Train (or reuse) one run folder and compute its missing analyses; returns what happened, never raises"
-    name, r, t0 = task['name'], dict(name=task['name'], status='finished', reused=None, error=None, analysis_error=None), time.perf_counter()
+    r, t0 = dict(name=task['name'], status='finished', reused=None, error=None, analysis_error=None), time.perf_counter()
     try:
         if task['train']:
             try: r['reused'] = run_experiment(task['cfg'], out, root, device, progress)['reused']
             except TrainingDiverged as e: r.update(status='failed', error=str(e)); return r
             except RunLocked as e: r.update(status='locked', error=str(e)); return r
-        if task['analyses']:
-            try: analyse(Path(out)/name, task['spec'], task['analyses'], root)
-            except RunLocked as e: r['analysis_error'] = f"not analysed now, another process holds the folder: {e}"
-            except Exception as e: r['analysis_error'] = f"{type(e).__name__}: {e}"
+        _analyse_task(task, r, out, root)
     except Exception as e: r.update(status='error', error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
     r['wall_s'] = time.perf_counter() - t0
     return r
+
+def _run_group_task(tasks:list[dict], # tasks that train, with one `group_key`
+                    out:str, root, device, progress:bool,
+                    mode:str='auto', # `MemberGroup`'s mode
+                   ) -> list[dict]:
+    "Train (or reuse) the tasks' run folders as one `MemberGroup`, then their analyses; what happened to each, never raises"
+    from noisy_nbdev.batched import run_group
+    t0, rs = time.perf_counter(), [dict(name=t['name'], status='finished', reused=None, error=None, analysis_error=None) for t in tasks]
+    try:
+        for t, r, res in zip(tasks, rs, run_group([t['cfg'] for t in tasks], out, root, device, progress, mode)):
+            if isinstance(res, TrainingDiverged): r.update(status='failed', error=str(res))
+            elif isinstance(res, RunLocked): r.update(status='locked', error=str(res))
+            else: r['reused'] = res['reused']; _analyse_task(t, r, out, root)
+    except Exception as e:
+        for r in rs: r.update(status='error', error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+    for r in rs: r['wall_s'] = time.perf_counter() - t0
+    return rs
 
 # %% ../nbs/15_sweep.ipynb #4917a096
 class _InProcess:
@@ -419,10 +440,13 @@ def run_sweep(exp:Experiment|str, # an experiment or its name
               rows:str|list|None=None, # only these rows (labels)
               max_runs:int|None=None, # stop after this many new runs
               retry_failed:bool=False, # run again the runs recorded as failed (diverged)
+              group:int=1, # train up to this many compatible runs as one `MemberGroup` (`noisy_nbdev.batched.group_key`); 1: one at a time
+              group_mode:str='auto', # the groups' mode: 'loop', 'vmap', or 'auto' (vmap on CUDA, loop on the CPU)
              ) -> pd.DataFrame:
     "Run every run of `exp` at `profile` that is not finished (CE prerequisites first); returns `collect`'s frame"
     exp = get_experiment(exp) if isinstance(exp, str) else exp
     if not (isinstance(jobs, int) and not isinstance(jobs, bool) and jobs >= 1): raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    if not (isinstance(group, int) and not isinstance(group, bool) and group >= 1): raise ValueError(f"group must be a whole number >= 1, got {group!r}")
     if max_runs is not None and not (isinstance(max_runs, int) and max_runs >= 0): raise ValueError(f"max_runs must be None or a whole number >= 0, got {max_runs!r}")
     out = Path(out); p0 = plan(exp, profile, out, rows)
     if not len(p0):
@@ -452,26 +476,39 @@ def run_sweep(exp:Experiment|str, # an experiment or its name
     bar = tqdm(total=total, desc=f"sweep {exp.name}", unit='run', disable=not progress, dynamic_ncols=True)
     bar.set_postfix(failed=0, locked=0, refresh=False)
     ex, inflight, started, failed, locked = _pool(jobs), {}, 0, 0, 0
-    worker = importlib.import_module('noisy_nbdev.sweep')._run_task if jobs > 1 else _run_task
+    me = importlib.import_module('noisy_nbdev.sweep') if jobs > 1 else None  # what a spawned worker can import
+    worker, gworker = (me._run_task, me._run_group_task) if me else (_run_task, _run_group_task)
+    from noisy_nbdev.batched import group_key
+    gkey = {n: group_key(t['cfg']) for n, t in tasks.items() if t['train']} if group > 1 else {}
     try:
         while ready or inflight:
             while ready and len(inflight) < jobs:
                 _, _, n = heapq.heappop(ready); t = tasks[n]
                 if t['train'] and max_runs is not None and started >= max_runs: continue
-                started += t['train']
-                inflight[ex.submit(worker, t, str(out), root, device, progress and jobs == 1)] = n
+                batch, kept = [n], []
+                while gkey.get(n) is not None and ready and len(batch) < group and (max_runs is None or started + len(batch) < max_runs):
+                    it = heapq.heappop(ready)  # the next ready runs of the same key join the group
+                    if gkey.get(it[2]) == gkey[n]: batch.append(it[2])
+                    else: kept.append(it)
+                for it in kept: heapq.heappush(ready, it)
+                started += sum(tasks[b]['train'] for b in batch)
+                if len(batch) == 1: f = ex.submit(worker, t, str(out), root, device, progress and jobs == 1)
+                else: f = ex.submit(gworker, [tasks[b] for b in batch], str(out), root, device, progress and jobs == 1, group_mode)
+                inflight[f] = batch
             if not inflight: break
             done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
             for f in done:
-                n = inflight.pop(f); r = f.result(); outcome[n] = r
-                if r['status'] == 'error':
-                    raise RuntimeError(f"run {n} stopped the sweep: {r['error']}\n{r.get('traceback', '')}"
-                                       "(finished runs are kept: fix the cause and run the same command again)")
-                failed += r['status'] == 'failed'; locked += r['status'] == 'locked'
-                for d in waiting.pop(n, []):
-                    if r['status'] == 'finished': heapq.heappush(ready, (1, order[d], d))
-                    else: outcome[d] = dict(status=r['status'], error=f"its CE run {n} {r['status']}"); bar.total -= 1
-                bar.update(1); bar.set_postfix(failed=failed, locked=locked, refresh=False)
+                batch = inflight.pop(f); res = f.result()
+                for n, r in zip(batch, res if isinstance(res, list) else [res]):
+                    outcome[n] = r
+                    if r['status'] == 'error':
+                        raise RuntimeError(f"run {n} stopped the sweep: {r['error']}\n{r.get('traceback', '')}"
+                                           "(finished runs are kept: fix the cause and run the same command again)")
+                    failed += r['status'] == 'failed'; locked += r['status'] == 'locked'
+                    for d in waiting.pop(n, []):
+                        if r['status'] == 'finished': heapq.heappush(ready, (1, order[d], d))
+                        else: outcome[d] = dict(status=r['status'], error=f"its CE run {n} {r['status']}"); bar.total -= 1
+                    bar.update(1); bar.set_postfix(failed=failed, locked=locked, refresh=False)
     except KeyboardInterrupt:
         if jobs > 1: _stop(ex)
         bar.close()
