@@ -192,18 +192,35 @@ def _forward_losses(self:MemberGroup, x:torch.Tensor, # (M, B, ...) inputs
 
 # %% ../nbs/16_batched.ipynb #914dc547
 @patch
-def _check_members(self:MemberGroup, losses:list[torch.Tensor], epoch:int, step:int) -> dict[int, TrainingDiverged]:
-    "Members (positions among the active) whose loss or gradient norm is not finite after this step"
+def _check_members(self:MemberGroup, losses:list[torch.Tensor], # the members' losses of this step
+                   step:int, # the step (1-based)
+                   first:torch.Tensor, # (3, M) float64 on the device: step, what (0 loss, 1 gradient norm), value of each member's first non-finite step (step 0: none yet)
+                  ):
+    "Note in `first`, on the device (no copy to the host), the members whose loss or gradient norm is not finite after this step"
     ls = [self.learners[i] for i in self.active]
-    sq = torch.stack([torch.nn.utils.get_total_norm([p.grad for p in l.parameters() if p.grad is not None]).float() for l in ls])
-    vals = torch.stack([torch.stack([lo.detach().float().sum() for lo in losses]), sq.to(losses[0].device)]).tolist()
-    bad = {}
-    for m in range(len(losses)):
-        for what, v in zip(('loss', 'gradient norm'), (vals[0][m], vals[1][m])):
-            if not np.isfinite(v) and m not in bad:
-                bad[m] = TrainingDiverged(f"training diverged: non-finite {what} ({v}) at epoch {epoch}, step {step}",
-                                          dict(epoch=epoch, step=step, what=what, value=str(v)))
-    return bad
+    lv = torch.stack([lo.detach().float().sum() for lo in losses])
+    gn = torch.stack([torch.nn.utils.get_total_norm([p.grad for p in l.parameters() if p.grad is not None]).float() for l in ls]).to(lv.device)
+    bad_l, bad = ~lv.isfinite(), ~(lv.isfinite() & gn.isfinite())
+    new = bad & (first[0] == 0)
+    first[0] = torch.where(new, float(step), first[0]); first[1] = torch.where(new, (~bad_l).double(), first[1])
+    first[2] = torch.where(new, torch.where(bad_l, lv, gn).double(), first[2])
+
+def _diverged(first:list[list[float]], epoch:int) -> dict[int, TrainingDiverged]:
+    "The `TrainingDiverged` of each member with a non-finite step in `first` (as `Learner._check_finite` words it)"
+    out = {}
+    for m, (step, what, v) in enumerate(zip(*first)):
+        if step:
+            what = ('loss', 'gradient norm')[int(what)]; v = str(float(v))
+            out[m] = TrainingDiverged(f"training diverged: non-finite {what} ({v}) at epoch {epoch}, step {int(step)}",
+                                      dict(epoch=epoch, step=int(step), what=what, value=v))
+    return out
+
+@patch
+def _on_device(self:MemberGroup, ds:TensorData) -> tuple[torch.Tensor, torch.Tensor]:
+    "`ds`'s normalised images and labels on the group's device, copied once"
+    if not hasattr(self, '_dev_data'): self._dev_data = {}
+    if id(ds) not in self._dev_data: self._dev_data[id(ds)] = (ds, ds.xf.to(self.device), ds.y.to(self.device))
+    return self._dev_data[id(ds)][1:]
 
 @patch
 def _fit_epoch(self:MemberGroup, epoch:int) -> tuple[dict[int, dict], dict[int, TrainingDiverged]]:
@@ -211,15 +228,18 @@ def _fit_epoch(self:MemberGroup, epoch:int) -> tuple[dict[int, dict], dict[int, 
     ls = [self.learners[i] for i in self.active]
     for l in ls:
         for mod in _module_list(l): mod.train()
-    n, bs, dev, t0 = len(ls[0].train), ls[0].bs, self.device, time.time()
+    n, bs, dev, t0, M = len(ls[0].train), ls[0].bs, self.device, time.time(), len(ls)
     orders = [epoch_order(n, l.seed, epoch) for l in ls]
-    M = len(ls); losses = np.full((M, n), np.nan, dtype=np.float32)
-    tot, correct, seen, step, failed = torch.zeros(M, dtype=torch.float64, device=dev), torch.zeros(M, dtype=torch.long, device=dev), 0, 0, {}
+    data = [self._on_device(l.train) for l in ls]
+    # what an epoch accumulates stays on the device: one copy to the host at its end
+    losses = torch.full((M, n), float('nan'), device=dev)
+    tot, correct = torch.zeros(M, dtype=torch.float64, device=dev), torch.zeros(M, dtype=torch.long, device=dev)
+    first, seen, step = torch.zeros(3, M, dtype=torch.float64, device=dev), 0, 0
     for s in range(0, n, bs):
         idx = [o[s:s+bs] for o in orders]
         if len(idx[0]) < 2 and n > 1: continue  # BatchNorm cannot train on a batch of one
-        x = torch.stack([l.train.xf[b] for l, b in zip(ls, idx)]).to(dev, non_blocking=True)
-        y = torch.stack([l.train.y[b] for l, b in zip(ls, idx)]).to(dev, non_blocking=True)
+        di = torch.stack(idx).to(dev, non_blocking=True)
+        x = torch.stack([xd[b] for (xd, _), b in zip(data, di)]); y = torch.stack([yd[b] for (_, yd), b in zip(data, di)])
         member_losses, outs = self._forward_losses(x, y, idx)
         if self.mode == 'vmap':
             for P in self.params: P.grad.zero_()
@@ -231,14 +251,14 @@ def _fit_epoch(self:MemberGroup, epoch:int) -> tuple[dict[int, dict], dict[int, 
             for l in ls: l.method.step(l)
         for l, o, lo in zip(ls, outs, member_losses): l.method.after_step(l, o, lo.detach())
         step += 1
-        for m, e in self._check_members(member_losses, epoch, step).items(): failed.setdefault(m, e)
+        self._check_members(member_losses, step, first)
         with torch.no_grad():
             logits = torch.stack([o.logits.detach().float() for o in outs])
             ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction='none').view(M, -1)
-            for m in range(M): losses[m, idx[m].numpy()] = ce[m].cpu().numpy()
+            losses.scatter_(1, di, ce)
             correct += (logits.argmax(-1) == y).sum(1); seen += y.shape[1]
             tot += torch.stack([lo.detach().float() for lo in member_losses]).double() * y.shape[1]  # as `float(loss) * len(y)`
-    tot, correct = tot.tolist(), correct.tolist()
+    tot, correct, losses, failed = tot.tolist(), correct.tolist(), losses.cpu().numpy(), _diverged(first.tolist(), epoch)
     recs = {}
     for m, l in enumerate(ls):
         if m in failed: continue

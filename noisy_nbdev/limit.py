@@ -135,13 +135,14 @@ class LIMIT(Method):
         lq, mu = limit_predictor_loss(out.logits, q_logits, y, self.dist, self.beta)
         g = sample_gradient(mu.detach(), self.sigma, self.dist, self._gen) if self.sample else mu.detach()
         if self.divide_by_batch: g = g / len(y)
-        e = self._epoch; e['n'] += 1; e['mu_norm'] += float(mu.detach().norm(dim=1).mean()); e['q_err'] += float(lq.detach())
+        e = self._epoch; e['n'] += 1  # summed in float64 on the device: no copy to the host per step, the same sums as Python floats
+        e['mu_norm'] = e['mu_norm'] + mu.detach().norm(dim=1).mean().double(); e['q_err'] = e['q_err'] + lq.detach().double()
         return surrogate(out.logits, g) + lq
 
     def epoch_metrics(self):
         e, n = self._epoch, max(self._epoch['n'], 1)
         self._epoch = dict(mu_norm=0., q_err=0., n=0)
-        return dict(mu_norm=e['mu_norm'] / n, q_loss=e['q_err'] / n)
+        return dict(mu_norm=float(e['mu_norm']) / n, q_loss=float(e['q_err']) / n)
 
     def state_dict(self): return dict(gen=self._gen.get_state() if self._gen is not None else None)
     def load_state_dict(self, d):
