@@ -52,3 +52,55 @@ def test_instance_fields_are_checked():
         with pytest.raises(ValueError, match=f"RunConfig.{field}"): RunConfig(**kw)
     assert RunConfig(noise='instance', rate=0.2).run_name().startswith('mnist-instance0.2-ce')
     assert RunConfig().key() == RunConfig(instance_model='limit_cnn', instance_epochs=10).key()  # defaults: old keys kept
+
+# --- the declared head-to-head ------------------------------------------------------------------------------------
+from dataclasses import replace
+from noisy_nbdev.experiments import Profile, expand, collect, get_experiment, cell_label
+H2H = ('h2h_limit_noise', 'h2h_asif_noise')
+SHARED = ('dataset', 'noise', 'rate', 'pairs', 'include_true_class', 'train_size', 'val_frac', 'val_size', 'test_size', 'model',
+          'epochs', 'bs', 'patience', 'test_only_selected', 'norm')
+
+@pytest.mark.parametrize('name', H2H)
+@pytest.mark.parametrize('profile', ['local', 'paper'])
+def test_h2h_declarations_expand_to_one_protocol_per_cell(name, profile):
+    specs = expand(name, profile)
+    by_cell = {}
+    for s in specs: by_cell.setdefault((cell_label(s.cell), s.seed), set()).add(tuple(getattr(s.cfg, f) for f in SHARED))
+    assert all(len(v) == 1 for v in by_cell.values())                  # same data, noise, model, budget and selection per cell
+    rows = {s.row for s in specs}
+    assert {'CE', 'GCE', 'PHuber', 'ASIF', 'LIMIT_G -S', 'LIMIT_L -S'} <= rows
+    if profile == 'paper': assert {'LIMIT_G +S', 'LIMIT_L +S', 'CE + GN', 'CE + LN', 'MAE', 'FW', 'DMI', 'Soft reg. (8)'} <= rows
+    noises = {(s.cfg.noise, s.cfg.include_true_class) for s in specs}
+    want = {('symmetric', False), ('pair', False)} if name == 'h2h_limit_noise' else {('symmetric', True), ('instance', False)}
+    assert want <= noises and not (noises - want - {('none', False)})  # the paper's own noise protocols, nothing else
+    assert set(get_experiment(name).analyses) == {'detection', 'cleanlab'}
+
+def test_h2h_dry_run_plans_without_training(tmp_path, capsys):
+    from noisy_nbdev.sweep import run_sweep
+    p = run_sweep('h2h_asif_noise', 'local', out=tmp_path, dry_run=True, progress=False)
+    assert len(p) == len(expand('h2h_asif_noise', 'local')) == 18 and set(p.status) == {'todo'}
+    assert 'to run: 18 runs' in capsys.readouterr().out and not any(tmp_path.iterdir())
+
+def test_a_tiny_head_to_head_through_the_detection_table(tmp_path, cache):
+    "The declaration's rows and analyses on the synthetic set: a sweep, collect, and one detection line per detector"
+    import noisy_nbdev.cleanlab_compare as cc
+    from noisy_nbdev.sweep import run_sweep
+    pytest.importorskip('cleanlab', reason=f"cleanlab is not installed ({cc.CLEANLAB_EXTRA})")
+    exp = get_experiment('h2h_asif_noise')
+    tiny = replace(exp, name='h2h_tiny', profiles=dict(local=Profile(seeds=1, rows=['CE', 'ASIF', 'LIMIT_L -S'],
+        base=dict(dataset='synthetic', train_size=300, val_size=100, test_size=100, epochs=2),
+        grids={'ASIF': dict(lambda_id=[10.0]), 'LIMIT_L -S': dict(beta=[10.0])},
+        cells=[dict(noise='symmetric', include_true_class=True, rate=0.4), dict(noise='instance', rate=0.3, instance_epochs=2)])))
+    runs = run_sweep(tiny, 'local', out=tmp_path, progress=False)
+    assert runs.done.all() and len(runs) == 6
+    t = cc.detection_table(runs)
+    for cell in runs.cell.unique():
+        dets = set(t[t.cell == cell].detector)
+        assert dets == {'CE: small loss (last epoch)', 'ASIF: small loss (last epoch)', 'LIMIT_L -S: small loss (last epoch)',
+                        'LIMIT_L -S: gradient distance (LIMIT)', 'LIMIT_L -S: predicted-gradient norm (LIMIT)',
+                        cc.DETECTORS['cl_issues'], cc.DETECTORS['cl_quality']}, dets
+    assert t[list(cc.METRICS)].notna().all().all()
+    inst = runs[runs.cell.str.contains('instance')]
+    assert np.allclose(inst.train_noise_rate, 0.3)                     # Chen et al.'s exact rate, through the sweep
+    again = collect(tiny, tmp_path, 'local')                            # the records alone give the same table back
+    assert cc.detection_table(again).equals(t)
