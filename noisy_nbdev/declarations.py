@@ -15,9 +15,11 @@ import noisy_nbdev.losses, noisy_nbdev.asif, noisy_nbdev.limit  # noqa: F401  (r
 # %% auto #0
 __all__ = ['LIMIT_Q', 'LIMIT_MNIST_BASE', 'ASIF_IDENT_SMALL', 'ASIF_SMALL', 'ASIF_BASE', 'ASIF_CIFAR_BASE', 'ASIF_FMNIST_BASE',
            'ASIF_LOCAL_BASE', 'ASIF_RATES', 'ASIF_CIFAR_SIZES', 'ASIF_FMNIST_SIZES', 'ASIF_PAPER_SUB', 'ASIF_LOCAL_SUB',
-           'LIMIT_CIFAR_BASE', 'LIMIT_CIFAR_LOCAL', 'LIMIT_CIFAR_PAPER_SUB', 'LIMIT_CIFAR_LOCAL_SUB',
-           'limit_mnist_rows', 'asif_by_rate', 'asif_by_size', 'asif_cells', 'asif_rows', 'asif_profiles',
-           'asif_dynamics_rows', 'limit_cifar_rows', 'limit_cifar_profiles']
+           'LIMIT_CIFAR_BASE', 'LIMIT_CIFAR_LOCAL', 'LIMIT_CIFAR_PAPER_SUB', 'LIMIT_CIFAR_LOCAL_SUB', 'H2H_BASE',
+           'H2H_PAPER', 'H2H_LOCAL', 'LIMIT_NOISES', 'ASIF_NOISES', 'H2H_LOCAL_ROWS', 'H2H_LOCAL_GRIDS',
+           'H2H_LOCAL_SUB', 'limit_mnist_rows', 'asif_by_rate', 'asif_by_size', 'asif_cells', 'asif_rows',
+           'asif_profiles', 'asif_dynamics_rows', 'limit_cifar_rows', 'limit_cifar_profiles', 'h2h_cells', 'h2h_rows',
+           'h2h_experiment']
 
 # %% ../nbs/14_declarations.ipynb #a38c7605
 LIMIT_Q = dict(q_model='limit_cnn', q_kwargs=dict(fc_bn=True))  # the predictor: Table 3's CNN, fc layer with BatchNorm (code)
@@ -409,3 +411,69 @@ register_experiment(Experiment(
     profiles=dict(paper=Profile(seeds=1, substitution=''),
                   local=Profile(seeds=1, hardware='2 CPU cores', substitution='none: the bound is computed exactly (noisy_nbdev.bounds.fano_curves), the same at both profiles.')),
     notes="LIMIT App. A.1, Remark 3; the code's notebooks/fano.ipynb (entropies in bits)."));
+
+# %% ../nbs/14_declarations.ipynb #d22e9b82
+H2H_BASE = dict(model='limit_cnn', bs=128, lr=1e-3, opt='adam', val_frac=0.2)  # every row of the head-to-head, both profiles
+H2H_PAPER = dict(epochs=100, patience=30)   # the paper profile's budget: between ASIF's ~46 epochs and LIMIT's 400 (patience 100)
+H2H_LOCAL = dict(val_size=2000, test_size=5000, epochs=20)  # the local profile's budget (train_size is a cell)
+LIMIT_NOISES = [dict(noise='symmetric', rate=r) for r in (0.2, 0.5, 0.8)] + [dict(noise='pair', pairs='limit_cifar10', rate=r) for r in (0.2, 0.4)]
+ASIF_NOISES = ([dict(noise='symmetric', include_true_class=True, rate=r) for r in (0.2, 0.4, 0.6, 0.8)] +
+               [dict(noise='instance', rate=r) for r in (0.2, 0.4, 0.6)])
+H2H_LOCAL_ROWS = ['CE', 'GCE', 'PHuber', 'ASIF', 'LIMIT_G -S', 'LIMIT_L -S']
+H2H_LOCAL_GRIDS = {'GCE': dict(start_prune=[7], prune_every=[2]), 'ASIF': dict(lambda_id=[10.0]),
+                   'LIMIT_G -S': dict(beta=[10.0]), 'LIMIT_L -S': dict(beta=[10.0])}
+H2H_LOCAL_SUB = ("one seed instead of three; a seeded 4,000-image subset of the 48k training split, 2,000 noisy validation "
+                 "and 5,000 test images; 20 epochs without early stopping instead of 100 with patience 30; six rows (CE, GCE, "
+                 "PHuber, ASIF, LIMIT_G -S, LIMIT_L -S) without grids: ASIF lambda_id 10 (Table VIII's value at eta = 0.8), "
+                 "LIMIT beta 10, GCE pruning from epoch 7 every 2 epochs (Zhang & Sabuncu: 40 / 10); no rate-0 column.")
+
+
+def h2h_cells(noises:list, # noise cells: dicts of `noise`, `rate` (and `pairs` / `include_true_class`)
+              **axes, # further cell fields and their values, e.g. dataset=['mnist'], train_size=[4000]
+             ) -> list[dict]:
+    "Every noise cell at every combination of `axes` (their fields first in the cell's label)"
+    import itertools
+    ks = list(axes)
+    return [dict(zip(ks, vs), **c) for vs in itertools.product(*axes.values()) for c in noises]
+
+# %% ../nbs/14_declarations.ipynb #1c5a3ec3
+def h2h_rows() -> list[Row]:
+    "Every method of both papers with its own settings and grid: CE, GCE, PHuber, ASIF, LIMIT (+-S, G / L) and LIMIT's baselines"
+    lim = lambda label, dist, sample: Row(label, 'limit', dict(dist=dist, sample=sample, **LIMIT_Q),
+                                          grid=dict(beta=_BETAS, **(dict(sigma=_SIGMAS) if sample else {})))
+    return [Row('CE', 'ce'), Row('GCE', 'gce'), Row('PHuber', 'phuber', run=dict(opt='sgd', lr=0.1, momentum=0.9, wd=5e-4)),
+            Row('ASIF', 'asif', ASIF_IDENT_SMALL, grid=dict(lambda_id=[0.001, 0.01, 0.1, 1.0, 10.0, 100.0])),
+            lim('LIMIT_G -S', 'gaussian', False), lim('LIMIT_L -S', 'laplace', False),
+            lim('LIMIT_G +S', 'gaussian', True), lim('LIMIT_L +S', 'laplace', True),
+            Row('CE + GN', 'ce_gn', grid=dict(std=[0.01, 0.03, 0.1, 0.3])), Row('CE + LN', 'ce_ln', grid=dict(std=[0.01, 0.03, 0.1, 0.3])),
+            Row('MAE', 'mae'), Row('FW', 'fw', run=dict(init_from_ce=True)),
+            Row('DMI', 'dmi', run=dict(init_from_ce=True), grid=dict(lr=[1e-3, 1e-4, 1e-5, 1e-6])),
+            Row('Soft reg. (8)', 'soft_reg', LIMIT_Q, grid=dict(lambda_=[0.001, 0.01, 0.03, 0.1], beta=[0.0, 0.01, 0.1, 1.0, 10.0]))]
+
+# %% ../nbs/14_declarations.ipynb #87b7fadf
+def h2h_experiment(name:str, # registry key
+                   protocol:str, # whose noise, in words
+                   noises:list, # the paper profile's noise cells
+                   local_noises:list, # the local profile's noise cells
+                   local_dataset:str, # the local profile's data set
+                  ) -> Experiment:
+    "A head-to-head declaration: every method, both data sets and two training sizes (paper), one data set's slice (local)"
+    clean = [dict(noise='none', rate=0.0)]
+    return Experiment(name, ['beyond the papers: ASIF vs LIMIT head to head (issue 14)'],
+        f"{protocol}: accuracy, macro F1 and label-error detection of every method of both papers on the same data, model and budget",
+        rows=h2h_rows(), cells=h2h_cells(clean + noises, dataset=['mnist', 'fashion_mnist'], train_size=[10_000, None]),
+        base=H2H_BASE, metric='test_acc', selection='best_val', select_by='val_acc', kind='table', analyses=['detection', 'cleanlab'],
+        profiles=dict(
+            paper=Profile(seeds=3, hardware='1 GPU', base=H2H_PAPER, substitution=(
+                "not a paper's table: one protocol for every method (LIMIT's CNN, Adam 1e-3, batch 128, 100 epochs with "
+                "patience 30, selection on a 20% noisy validation split), both data sets at n = 10^4 and all 48k images.")),
+            local=Profile(seeds=1, hardware='2 CPU cores', base=H2H_LOCAL, rows=H2H_LOCAL_ROWS, grids=H2H_LOCAL_GRIDS,
+                          cells=h2h_cells(local_noises, dataset=[local_dataset], train_size=[4000]),
+                          substitution=f"{local_dataset} only; " + H2H_LOCAL_SUB)),
+        notes="ASIF Sec. IV and LIMIT Sec. 4 / App. B for each method's own settings; cleanlab: Northcutt et al., JAIR 2021 (19_cleanlab).")
+
+
+register_experiment(h2h_experiment('h2h_limit_noise', "LIMIT's noise (uniform to another class; pair noise)", LIMIT_NOISES,
+                                   [LIMIT_NOISES[1], LIMIT_NOISES[2], LIMIT_NOISES[4]], 'mnist'))
+register_experiment(h2h_experiment('h2h_asif_noise', "ASIF's noise (symmetric over all K classes; instance-dependent)", ASIF_NOISES,
+                                   [ASIF_NOISES[1], ASIF_NOISES[3], ASIF_NOISES[5]], 'fashion_mnist'));

@@ -628,7 +628,7 @@ def _check_config(cfg) -> None:
     whole = lambda v, lo: isinstance(v, int) and not isinstance(v, bool) and v >= lo
     if not isinstance(cfg.dataset, str) or cfg.dataset.lower().replace('-', '_') not in DATASETS:
         raise bad('dataset', f"unknown dataset; choose one of {', '.join(DATASETS)}")
-    if cfg.noise not in ('symmetric', 'pair', 'none', 'clean'): raise bad('noise', "choose 'symmetric', 'pair' or 'none'")
+    if cfg.noise not in ('symmetric', 'pair', 'instance', 'none', 'clean'): raise bad('noise', "choose 'symmetric', 'pair', 'instance' or 'none'")
     if not (num(cfg.rate) and 0 <= cfg.rate <= 1): raise bad('rate', "the noise rate must lie in [0, 1]")
     if cfg.pairs is not None and cfg.pairs not in PAIR_PRESETS: raise bad('pairs', f"choose one of {', '.join(PAIR_PRESETS)}")
     if cfg.model not in MODELS: raise bad('model', f"unknown model; choose one of {', '.join(MODELS)}")
@@ -637,6 +637,10 @@ def _check_config(cfg) -> None:
     if cfg.noise in ('none', 'clean') and cfg.rate != 0: raise bad('noise', f"noise {cfg.noise} with rate {cfg.rate}: give rate 0, or a noise model")
     if cfg.pairs is not None and cfg.noise != 'pair': raise bad('pairs', "applies to noise 'pair' only")
     if cfg.include_true_class and cfg.noise != 'symmetric': raise bad('include_true_class', "applies to noise 'symmetric' only")
+    if cfg.instance_model not in MODELS: raise bad('instance_model', f"unknown model; choose one of {', '.join(MODELS)}")
+    if not whole(cfg.instance_epochs, 1): raise bad('instance_epochs', "must be a whole number >= 1")
+    for f, d in (('instance_model', 'limit_cnn'), ('instance_epochs', 10)):
+        if getattr(cfg, f) != d and cfg.noise != 'instance': raise bad(f, "applies to noise 'instance' only")
     if not isinstance(cfg.method_kwargs, dict): raise bad('method_kwargs', "must be a dict of keyword arguments")
     try: METHODS[cfg.method](**cfg.method_kwargs)   # cheap: a method builds its modules in `setup`; it checks its parameters
     except (TypeError, ValueError) as e: raise bad('method_kwargs', f"do not fit method {cfg.method!r}: {e}") from None
@@ -682,7 +686,7 @@ def _non_default(cfg) -> dict:
 class RunConfig:
     "Everything a run depends on (the data root aside)"
     dataset:str='mnist' # data set: mnist, fashion_mnist, cifar10, cifar100, clothing1m or synthetic
-    noise:str='symmetric' # label noise: symmetric, pair or none
+    noise:str='symmetric' # label noise: symmetric, pair, instance (Chen et al.'s instance-dependent noise) or none
     rate:float=0.0 # noise rate in [0, 1]
     method:str='ce' # training method (see noisy_nbdev.train.METHODS)
     method_kwargs:dict=field(default_factory=dict) # extra method parameters, e.g. {"q": 0.7}
@@ -707,6 +711,8 @@ class RunConfig:
     bn_recalibrate:bool=False # recompute BatchNorm running statistics on the training set after each epoch
     test_only_selected:bool=False # evaluate the clean test set only at the best-validation and last epochs, not every epoch (no oracle selection)
     ce_config:dict=field(default_factory=dict) # with init_from_ce: fields of the CE run that differ from this run's, e.g. {"lr": 0.001} (the CE baseline of a DMI lr grid)
+    instance_model:str='limit_cnn' # noise instance: the network whose CE loss, averaged over its training on the clean labels, ranks the images (the highest flip)
+    instance_epochs:int=10 # noise instance: epochs of that network's training (it runs once per data set; the scores are cached)
     def __post_init__(self): _check_config(self)  # one error naming the field, before any data are read
     def key(self) -> str:
         "Short hash of the fields that differ from their defaults, and `RESULT_FORMAT`: equal configs share a run folder"
@@ -727,6 +733,27 @@ def _git_dirty():
     st = _git('status', '--porcelain', '--untracked-files=no'); return None if st is None else bool(st)
 
 # %% ../nbs/03_train.ipynb #68fa32e0
+def _instance_scores(cfg:RunConfig, # a run with noise 'instance'
+                     full:TensorData, # the whole training set with its clean labels, before the validation split
+                    ) -> np.ndarray:
+    "Chen et al.'s difficulty of every image of `full`: its CE loss averaged over a training run on the clean labels (cached)"
+    from noisy_nbdev.data import cache_root, _file_lock
+    h = hashlib.sha1(full.x.numpy().tobytes()); h.update(full.y.numpy().tobytes())  # the data the scores belong to
+    name = f"{cfg.dataset}-{cfg.instance_model}-e{cfg.instance_epochs}-{h.hexdigest()[:10]}"
+    d = cache_root()/'difficulty'; d.mkdir(parents=True, exist_ok=True)
+    with _file_lock(d/f'{name}.lock'):  # one process trains the scorer, the others wait and read its scores
+        f = d/f'{name}.npy'
+        if f.exists():
+            try:
+                s = np.load(f)
+                if s.shape == (len(full),) and np.isfinite(s).all(): return s
+                why = f"shape {s.shape} or non-finite values"
+            except (OSError, ValueError) as e: why = type(e).__name__
+            warnings.warn(f"{f} is unusable ({why}); scoring the images again", RunFolderWarning, stacklevel=3)
+        s = difficulty_scores(full, cfg.instance_model, epochs=cfg.instance_epochs, seed=0, device='cpu')  # CPU: the noise never depends on a GPU
+        _save_npy(s, f)
+        return s
+
 def prepare_data(cfg:RunConfig, # the run
                  root=None, # data root (default: `NOISY_NBDEV_DATA`)
                 ) -> tuple[TensorData, TensorData|None, TensorData]:
@@ -738,12 +765,14 @@ def prepare_data(cfg:RunConfig, # the run
     else: tr, va = full, None
     tr, test = take(tr, cfg.train_size, seed=cfg.seed), take(test, cfg.test_size, seed=cfg.seed)
     if va is not None and cfg.val_size is not None: va = take(va, cfg.val_size, seed=cfg.seed)
+    scores = _instance_scores(cfg, full) if cfg.noise == 'instance' and cfg.rate > 0 else None
     def add(ds, s):
         if ds is None: return None
         if cfg.noise in ('none', 'clean') or cfg.rate == 0: return ds.with_labels(ds.y)
         if cfg.noise == 'symmetric': r = nz.symmetric_noise(ds.y.numpy(), cfg.rate, ds.num_classes, seed=s, include_true_class=cfg.include_true_class)
         elif cfg.noise == 'pair': r = nz.pair_noise(ds.y.numpy(), cfg.rate, cfg.pairs or 'asif_cifar10', seed=s)
-        else: raise ValueError(f"unknown noise {cfg.noise!r}; choose 'symmetric', 'pair' or 'none'")
+        elif cfg.noise == 'instance': r = nz.instance_dependent_noise(ds.y.numpy(), scores[ds.orig_idx.numpy()], cfg.rate, ds.num_classes, seed=s)
+        else: raise ValueError(f"unknown noise {cfg.noise!r}; choose 'symmetric', 'pair', 'instance' or 'none'")
         return ds.with_labels(r.labels)
     tr, va, test = add(tr, cfg.seed * 2 + 1), add(va, cfg.seed * 2 + 2), test
     if cfg.norm is not None:

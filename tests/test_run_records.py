@@ -49,7 +49,8 @@ CHANGES = dict(dataset=({}, 'fashion_mnist'), noise=({}, 'pair'), rate=({}, 0.2)
                train_size=({}, 100), val_frac=({}, 0.1), test_size=({}, 100), patience=({}, 3), include_true_class=({}, True),
                pairs=(dict(noise='pair'), 'limit_cifar10'), val_size=({}, 50), init_from_ce=({}, True),
                norm=({}, 'limit_code'), bn_recalibrate=({}, True), test_only_selected=({}, True),
-               ce_config=(dict(init_from_ce=True), {'lr': 0.002}))
+               ce_config=(dict(init_from_ce=True), {'lr': 0.002}),
+               instance_model=(dict(noise='instance'), 'mlp'), instance_epochs=(dict(noise='instance'), 5))
 
 @pytest.mark.parametrize('name', [f.name for f in fields(RunConfig)])
 def test_any_non_default_field_changes_the_key(name):
