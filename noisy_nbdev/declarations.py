@@ -174,11 +174,11 @@ register_experiment(Experiment(
 # %% ../nbs/14_declarations.ipynb #02ae36aa
 register_experiment(Experiment(
     'asif_cifar10_instance', ['ASIF Table II', 'ASIF Fig. 3'],
-    'CIFAR-10, instance-dependent label noise eta: test macro F1 of CE, GCE, PHuber and ASIF (only eta = 0 runs until the noise exists)',
-    rows=asif_rows(asif_by_rate('cifar10', 'Instance')), cells=asif_cells([0.0], 'preact_resnet18'),
-    base=dict(ASIF_CIFAR_BASE, noise='none', include_true_class=False), metric='test_f1',
+    'CIFAR-10, instance-dependent label noise eta: test macro F1 of CE, GCE, PHuber and ASIF',
+    rows=asif_rows(asif_by_rate('cifar10', 'Instance')), cells=asif_cells(ASIF_RATES, 'preact_resnet18'),
+    base=dict(ASIF_CIFAR_BASE, noise='instance', include_true_class=False), metric='test_f1',
     paper='ASIF', tables=['II'], paper_row='{rate}', paper_column='{row}', labels=dict(rate={0.0: '0'}),
-    profiles=asif_profiles(asif_cells([0.0], 'limit_cnn'), _CIFAR_STAND_IN + "only the eta = 0 row (no instance-dependent noise in RunConfig yet); "),
+    profiles=asif_profiles(asif_cells(ASIF_RATES, 'limit_cnn'), _CIFAR_STAND_IN + "the instance scorer is LIMIT's CNN trained 10 epochs on the clean training set (RunConfig.instance_model); "),
     notes="ASIF Sec. IV-B (Chen et al.'s noise: the top N x eta samples by the loss of a network trained on clean labels, "
           "averaged over training, get a random other label; nested across eta) and Table VII (instance rows)."));
 
@@ -193,10 +193,10 @@ register_experiment(replace(EXPERIMENTS['asif_cifar10_symmetric'],
 # %% ../nbs/14_declarations.ipynb #946016f6
 register_experiment(replace(EXPERIMENTS['asif_cifar10_instance'],
     name='asif_cifar10_instance_detection', covers=['ASIF Table IV'],
-    title='CIFAR-10, instance-dependent noise eta: F1 of small-loss detection (no cell runs until the noise exists)',
-    cells=[], metric='small_loss_f1', selection='last', analyses=['small_loss'], tables=['IV'],
-    profiles=asif_profiles([], _CIFAR_STAND_IN + "no cell: Table IV has no eta = 0 row and RunConfig no instance-dependent noise; "),
-    notes="ASIF Sec. IV-C; the runs of asif_cifar10_instance (eta > 0) once instance-dependent noise exists."));
+    title='CIFAR-10, instance-dependent noise eta: F1 of small-loss detection (top N x eta by the last-epoch loss) of CE, GCE, PHuber and ASIF',
+    cells=asif_cells(ASIF_RATES[1:], 'preact_resnet18'), metric='small_loss_f1', selection='last', analyses=['small_loss'], tables=['IV'],
+    profiles=asif_profiles(asif_cells(ASIF_RATES[1:], 'limit_cnn'), _CIFAR_STAND_IN),
+    notes="ASIF Sec. IV-C; the runs of asif_cifar10_instance (eta > 0)."));
 
 # %% ../nbs/14_declarations.ipynb #4c0341ec
 register_experiment(Experiment(
@@ -222,11 +222,11 @@ register_experiment(Experiment(
 # %% ../nbs/14_declarations.ipynb #37a4af68
 register_experiment(Experiment(
     'asif_fmnist_instance', ['ASIF Table XI'],
-    'Fashion-MNIST, instance-dependent label noise eta: test macro F1 of CE and ASIF (only eta = 0 runs until the noise exists)',
-    rows=asif_rows(asif_by_rate('fashion_mnist', 'Instance'), baselines=False), cells=asif_cells([0.0], 'preact_resnet18'),
-    base=dict(ASIF_FMNIST_BASE, noise='none', include_true_class=False), metric='test_f1',
+    'Fashion-MNIST, instance-dependent label noise eta: test macro F1 of CE and ASIF',
+    rows=asif_rows(asif_by_rate('fashion_mnist', 'Instance'), baselines=False), cells=asif_cells(ASIF_RATES, 'preact_resnet18'),
+    base=dict(ASIF_FMNIST_BASE, noise='instance', include_true_class=False), metric='test_f1',
     paper='ASIF', tables=['XI'], paper_row='{rate}', paper_column='{row}', labels=dict(rate={0.0: '0'}),
-    profiles=asif_profiles(asif_cells([0.0], 'limit_cnn'), "only the eta = 0 row (no instance-dependent noise in RunConfig yet); "),
+    profiles=asif_profiles(asif_cells(ASIF_RATES, 'limit_cnn'), "the instance scorer is LIMIT's CNN trained 10 epochs on the clean training set (RunConfig.instance_model); "),
     notes="ASIF App. C and Table VIII (instance rows), Chen et al.'s noise as in Table II."));
 
 # %% ../nbs/14_declarations.ipynb #f4b063c0

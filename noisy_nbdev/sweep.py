@@ -304,9 +304,10 @@ def analyse(path:str|Path, # a finished run folder
 # %% ../nbs/15_sweep.ipynb #5e62459c
 def _init_worker(threads:int, # torch threads of this worker
                 ):
-    "Set up a worker process: its share of the cores, and Ctrl-C left to the parent"
+    "Set up a worker process: its share of the cores, Ctrl-C left to the parent, and every module imported (the analyses they register)"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
+    load_declarations()  # a spawned worker imports only this module; analyses such as `cleanlab` register in theirs
 
 # %% ../nbs/15_sweep.ipynb #b502f1ab
 def _analyse_task(task:dict, r:dict, out:str, root):

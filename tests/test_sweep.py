@@ -221,3 +221,15 @@ def test_two_jobs_give_the_records_of_one_even_after_ctrl_c(serial, tmp_path):
     assert 'CE' in r.stdout and 'rate=0.2' in r.stdout  # the table after the sweep
     assert len(ref) == 8
     assert_same(records(tmp_path), ref)
+
+def test_spawned_workers_know_analyses_registered_in_other_modules(tmp_path):
+    "`detection` registers in noisy_nbdev.cleanlab_compare; a spawned worker imports only the sweep module unless it loads them all"
+    from noisy_nbdev.experiments import Row
+    from noisy_nbdev.sweep import run_sweep
+    exp = _smoke_like('test_sweep_worker_analyses', [Row('CE', 'ce')])
+    exp.analyses = ['detection']
+    runs = run_sweep(exp, out=tmp_path, jobs=2, progress=False)
+    assert runs.done.all() and len(runs) == 2
+    for n in runs.run:
+        a = json.loads((tmp_path / n / 'analyses.json').read_text())
+        assert any(k.startswith('detection') for k in a), a
