@@ -14,6 +14,7 @@ from fastcore.script import call_parse, CliError, is_cli
 from .train import RunConfig, run_experiment
 from .experiments import expand, describe, summarise, table
 from .sweep import run_sweep, load_declarations
+from .executors import EXECUTOR_OPTIONS, check_executor
 import noisy_nbdev.models, noisy_nbdev.losses, noisy_nbdev.asif, noisy_nbdev.limit  # noqa: F401  (register models and methods)
 
 # %% auto #0
@@ -113,6 +114,30 @@ def _device_error(device:str|None, # the --device flag
     if dev.type == 'cuda' and not torch.cuda.is_available(): return "--device cuda: no CUDA device is available here"
     return None
 
+# %% ../nbs/10_cli.ipynb #e7a1c0de
+_EXECUTOR_FLAGS = dict(address='--ray-address', partition='--partition', time='--time', gpus='--gpus', cpus='--cpus',
+                       array_parallelism='--array-parallelism')
+
+def _executor_options(executor:str, # the --executor flag
+                      jobs:int, # the --jobs flag
+                      flags:dict, # option -> value of its flag (None: not given)
+                     ) -> dict:
+    "The executor's options from its flags, checked (`CliError` naming the flag) before anything runs, a dry run included"
+    if executor not in EXECUTOR_OPTIONS: raise CliError(f"noisy-sweep: error: unknown --executor {executor!r}; choose one of {', '.join(EXECUTOR_OPTIONS)}")
+    opts = {k: v for k, v in flags.items() if v is not None}
+    for k in opts:
+        if k not in EXECUTOR_OPTIONS[executor]:
+            takes = [e for e, o in EXECUTOR_OPTIONS.items() if k in o]
+            raise CliError(f"noisy-sweep: error: {_EXECUTOR_FLAGS[k]} applies to --executor {' or '.join(takes)}, not {executor}")
+    if executor == 'slurm' and 'gpus' in opts:
+        if opts['gpus'] != int(opts['gpus']): raise CliError(f"noisy-sweep: error: --gpus {opts['gpus']}: SLURM gives whole GPUs")
+        opts['gpus'] = int(opts['gpus'])
+    try: check_executor(executor, jobs, **opts)
+    except ValueError as e:
+        raise CliError("noisy-sweep: error: " + re.sub(r"option (\w+)=(\S+)", lambda m: f"{_EXECUTOR_FLAGS.get(m[1], m[1])} {m[2]}", str(e))) from None
+    return opts
+
+
 # %% ../nbs/10_cli.ipynb #b6e32824
 @call_parse(pos=['experiment'])
 def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows them)
@@ -127,6 +152,13 @@ def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows the
                 device:str=None, # cpu or cuda (default: cuda if available)
                 quiet:bool=False, # no progress bars
                 list:bool=False, # list the declared experiments and what each reproduces, then stop
+                executor:str='local', # where runs execute: local (worker processes), ray (Ray tasks) or slurm (submitit jobs)
+                ray_address:str=None, # --executor ray: the cluster to join ('auto' on its head node); default: start Ray here
+                partition:str=None, # --executor slurm: the SLURM partition
+                time:int=None, # --executor slurm: time limit per run, in minutes
+                gpus:float=None, # --executor ray / slurm: GPUs per run
+                cpus:int=None, # --executor ray / slurm: CPUs per run (its torch threads; default 1)
+                array_parallelism:int=None, # --executor slurm: at most this many jobs of an array run at once
                ):
     "Run every run of a declared experiment that is not finished yet (resumable), then print its table beside the papers' numbers"
     exps = load_declarations()
@@ -138,7 +170,9 @@ def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows the
     if jobs < 1: raise CliError(f"noisy-sweep: error: --jobs {jobs}: must be a whole number >= 1")
     if max_runs is not None and max_runs < 0: raise CliError(f"noisy-sweep: error: --max-runs {max_runs}: must be >= 0")
     if why := _device_error(device): raise CliError(f"noisy-sweep: error: {why}")
-    try: runs = run_sweep(exp, profile, out, jobs, dry_run, data_root, device, not quiet, rows, max_runs, retry_failed)
+    opts = _executor_options(executor, jobs, dict(address=ray_address, partition=partition, time=time, gpus=gpus, cpus=cpus,
+                                                  array_parallelism=array_parallelism))
+    try: runs = run_sweep(exp, profile, out, jobs, dry_run, data_root, device, not quiet, rows, max_runs, retry_failed, executor, opts)
     except KeyboardInterrupt:
         if is_cli(): raise SystemExit(130)  # run_sweep has said how to go on
         raise

@@ -23,6 +23,7 @@ from .train import (RunConfig, RunLocked, TrainingDiverged, run_experiment, atom
 from .experiments import (Experiment, Row, Profile, RunSpec, EXPERIMENTS, expand, collect, get_experiment,
                                      register_experiment, cell_label)
 from .detect import detect_noisy, loss_scores
+from .executors import make_executor
 try: import fcntl  # the run folders' locks are flock locks (see `lock_run` in 03_train)
 except ImportError: fcntl = None
 
@@ -419,6 +420,8 @@ def run_sweep(exp:Experiment|str, # an experiment or its name
               rows:str|list|None=None, # only these rows (labels)
               max_runs:int|None=None, # stop after this many new runs
               retry_failed:bool=False, # run again the runs recorded as failed (diverged)
+              executor:str='local', # where runs execute: 'local' (worker processes), 'ray' or 'slurm' (see 17_executors)
+              executor_options:dict|None=None, # the executor's options, e.g. {'partition': 'gpu', 'gpus': 1} (`EXECUTOR_OPTIONS`)
              ) -> pd.DataFrame:
     "Run every run of `exp` at `profile` that is not finished (CE prerequisites first); returns `collect`'s frame"
     exp = get_experiment(exp) if isinstance(exp, str) else exp
@@ -451,15 +454,16 @@ def run_sweep(exp:Experiment|str, # an experiment or its name
     total = (min(n_train, max_runs) if max_runs is not None else n_train) + sum(not t['train'] for t in tasks.values())
     bar = tqdm(total=total, desc=f"sweep {exp.name}", unit='run', disable=not progress, dynamic_ncols=True)
     bar.set_postfix(failed=0, locked=0, refresh=False)
-    ex, inflight, started, failed, locked = _pool(jobs), {}, 0, 0, 0
-    worker = importlib.import_module('noisy_nbdev.sweep')._run_task if jobs > 1 else _run_task
+    ex, inflight, started, failed, locked = make_executor(executor, jobs, out, **(executor_options or {})), {}, 0, 0, 0
+    here = jobs == 1 and executor == 'local'  # runs in this process
+    worker = _run_task if here else importlib.import_module('noisy_nbdev.sweep')._run_task
     try:
         while ready or inflight:
             while ready and len(inflight) < jobs:
                 _, _, n = heapq.heappop(ready); t = tasks[n]
                 if t['train'] and max_runs is not None and started >= max_runs: continue
                 started += t['train']
-                inflight[ex.submit(worker, t, str(out), root, device, progress and jobs == 1)] = n
+                inflight[ex.submit(worker, t, str(out), root, device, progress and here)] = n
             if not inflight: break
             done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
             for f in done:
