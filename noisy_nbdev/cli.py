@@ -14,6 +14,7 @@ from fastcore.script import call_parse, CliError, is_cli
 from .train import RunConfig, run_experiment
 from .experiments import expand, describe, summarise, table
 from .sweep import run_sweep, load_declarations
+from .executors import EXECUTOR_OPTIONS, check_executor
 import noisy_nbdev.models, noisy_nbdev.losses, noisy_nbdev.asif, noisy_nbdev.limit  # noqa: F401  (register models and methods)
 
 # %% auto #0
@@ -113,6 +114,30 @@ def _device_error(device:str|None, # the --device flag
     if dev.type == 'cuda' and not torch.cuda.is_available(): return "--device cuda: no CUDA device is available here"
     return None
 
+# %% ../nbs/10_cli.ipynb #e7a1c0de
+_EXECUTOR_FLAGS = dict(address='--ray-address', partition='--partition', time='--time', gpus='--gpus', cpus='--cpus',
+                       array_parallelism='--array-parallelism')
+
+def _executor_options(executor:str, # the --executor flag
+                      jobs:int, # the --jobs flag
+                      flags:dict, # option -> value of its flag (None: not given)
+                     ) -> dict:
+    "The executor's options from its flags, checked (`CliError` naming the flag) before anything runs, a dry run included"
+    if executor not in EXECUTOR_OPTIONS: raise CliError(f"noisy-sweep: error: unknown --executor {executor!r}; choose one of {', '.join(EXECUTOR_OPTIONS)}")
+    opts = {k: v for k, v in flags.items() if v is not None}
+    for k in opts:
+        if k not in EXECUTOR_OPTIONS[executor]:
+            takes = [e for e, o in EXECUTOR_OPTIONS.items() if k in o]
+            raise CliError(f"noisy-sweep: error: {_EXECUTOR_FLAGS[k]} applies to --executor {' or '.join(takes)}, not {executor}")
+    if executor == 'slurm' and 'gpus' in opts:
+        if opts['gpus'] != int(opts['gpus']): raise CliError(f"noisy-sweep: error: --gpus {opts['gpus']}: SLURM gives whole GPUs")
+        opts['gpus'] = int(opts['gpus'])
+    try: check_executor(executor, jobs, **opts)
+    except ValueError as e:
+        raise CliError("noisy-sweep: error: " + re.sub(r"option (\w+)=(\S+)", lambda m: f"{_EXECUTOR_FLAGS.get(m[1], m[1])} {m[2]}", str(e))) from None
+    return opts
+
+
 # %% ../nbs/10_cli.ipynb #b6e32824
 @call_parse(pos=['experiment'])
 def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows them)
@@ -129,6 +154,13 @@ def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows the
                 list:bool=False, # list the declared experiments and what each reproduces, then stop
                 group:int=1, # train up to this many compatible runs as one model (noisy_nbdev.batched); 1: one at a time
                 group_mode:str='auto', # loop (bit for bit the single runs), vmap (one batched call: for a GPU) or auto (vmap on cuda)
+                executor:str='local', # where runs execute: local (worker processes), ray (Ray tasks) or slurm (submitit jobs)
+                ray_address:str=None, # --executor ray: the cluster to join ('auto' on its head node); default: start Ray here
+                partition:str=None, # --executor slurm: the SLURM partition
+                time:int=None, # --executor slurm: time limit per run, in minutes
+                gpus:float=None, # --executor ray / slurm: GPUs per run
+                cpus:int=None, # --executor ray / slurm: CPUs per run (its torch threads; default 1)
+                array_parallelism:int=None, # --executor slurm: at most this many jobs of an array run at once
                ):
     "Run every run of a declared experiment that is not finished yet (resumable), then print its table beside the papers' numbers"
     exps = load_declarations()
@@ -142,7 +174,9 @@ def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows the
     if group < 1: raise CliError(f"noisy-sweep: error: --group {group}: must be a whole number >= 1")
     if group_mode not in ('auto', 'loop', 'vmap'): raise CliError(f"noisy-sweep: error: --group-mode {group_mode!r}: choose auto, loop or vmap")
     if why := _device_error(device): raise CliError(f"noisy-sweep: error: {why}")
-    try: runs = run_sweep(exp, profile, out, jobs, dry_run, data_root, device, not quiet, rows, max_runs, retry_failed, group, group_mode)
+    opts = _executor_options(executor, jobs, dict(address=ray_address, partition=partition, time=time, gpus=gpus, cpus=cpus,
+                                                  array_parallelism=array_parallelism))
+    try: runs = run_sweep(exp, profile, out, jobs, dry_run, data_root, device, not quiet, rows, max_runs, retry_failed, group=group, group_mode=group_mode, executor=executor, executor_options=opts)
     except KeyboardInterrupt:
         if is_cli(): raise SystemExit(130)  # run_sweep has said how to go on
         raise

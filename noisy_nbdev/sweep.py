@@ -23,6 +23,7 @@ from .train import (RunConfig, RunLocked, TrainingDiverged, run_experiment, atom
 from .experiments import (Experiment, Row, Profile, RunSpec, EXPERIMENTS, expand, collect, get_experiment,
                                      register_experiment, cell_label)
 from .detect import detect_noisy, loss_scores
+from .executors import make_executor
 try: import fcntl  # the run folders' locks are flock locks (see `lock_run` in 03_train)
 except ImportError: fcntl = None
 
@@ -313,6 +314,7 @@ def _init_worker(threads:int, # torch threads of this worker
 def _analyse_task(task:dict, r:dict, out:str, root):
     "Compute the task's missing analyses into its run folder; a failure is noted in `r`, never raised"
     if not task['analyses']: return
+    if any(n not in ANALYSES for n in task['analyses']): load_declarations()  # a worker that imported only this module (Ray, SLURM)
     try: analyse(Path(out)/task['name'], task['spec'], task['analyses'], root)
     except RunLocked as e: r['analysis_error'] = f"not analysed now, another process holds the folder: {e}"
     except Exception as e: r['analysis_error'] = f"{type(e).__name__}: {e}"
@@ -443,6 +445,8 @@ def run_sweep(exp:Experiment|str, # an experiment or its name
               retry_failed:bool=False, # run again the runs recorded as failed (diverged)
               group:int=1, # train up to this many compatible runs as one `MemberGroup` (`noisy_nbdev.batched.group_key`); 1: one at a time
               group_mode:str='auto', # the groups' mode: 'loop', 'vmap', or 'auto' (vmap on CUDA, loop on the CPU)
+              executor:str='local', # where runs execute: 'local' (worker processes), 'ray' or 'slurm' (see 17_executors)
+              executor_options:dict|None=None, # the executor's options, e.g. {'partition': 'gpu', 'gpus': 1} (`EXECUTOR_OPTIONS`)
              ) -> pd.DataFrame:
     "Run every run of `exp` at `profile` that is not finished (CE prerequisites first); returns `collect`'s frame"
     exp = get_experiment(exp) if isinstance(exp, str) else exp
@@ -476,9 +480,10 @@ def run_sweep(exp:Experiment|str, # an experiment or its name
     total = (min(n_train, max_runs) if max_runs is not None else n_train) + sum(not t['train'] for t in tasks.values())
     bar = tqdm(total=total, desc=f"sweep {exp.name}", unit='run', disable=not progress, dynamic_ncols=True)
     bar.set_postfix(failed=0, locked=0, refresh=False)
-    ex, inflight, started, failed, locked = _pool(jobs), {}, 0, 0, 0
-    me = importlib.import_module('noisy_nbdev.sweep') if jobs > 1 else None  # what a spawned worker can import
-    worker, gworker = (me._run_task, me._run_group_task) if me else (_run_task, _run_group_task)
+    ex, inflight, started, failed, locked = make_executor(executor, jobs, out, **(executor_options or {})), {}, 0, 0, 0
+    here = jobs == 1 and executor == 'local'  # runs in this process
+    me = None if here else importlib.import_module('noisy_nbdev.sweep')  # what a worker elsewhere can import
+    worker, gworker = (_run_task, _run_group_task) if here else (me._run_task, me._run_group_task)
     from noisy_nbdev.batched import group_key
     gkey = {n: group_key(t['cfg']) for n, t in tasks.items() if t['train']} if group > 1 else {}
     try:
@@ -493,8 +498,8 @@ def run_sweep(exp:Experiment|str, # an experiment or its name
                     else: kept.append(it)
                 for it in kept: heapq.heappush(ready, it)
                 started += sum(tasks[b]['train'] for b in batch)
-                if len(batch) == 1: f = ex.submit(worker, t, str(out), root, device, progress and jobs == 1)
-                else: f = ex.submit(gworker, [tasks[b] for b in batch], str(out), root, device, progress and jobs == 1, group_mode)
+                if len(batch) == 1: f = ex.submit(worker, t, str(out), root, device, progress and here)
+                else: f = ex.submit(gworker, [tasks[b] for b in batch], str(out), root, device, progress and here, group_mode)
                 inflight[f] = batch
             if not inflight: break
             done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
