@@ -3,6 +3,7 @@
 Modules:
 
 - `noisy_nbdev.asif`: An identifier that tries to tell training samples apart within each class, held at maximum uncertainty by Dynamic Gradient Reversal, so that the features stop carrying what memorisation needs.
+- `noisy_nbdev.ddp`: Data-parallel training under `torchrun`: `noisy-train ... --ddp` runs one process per device, each on its part of every batch, with the gradients, the BatchNorm statistics, the per-sample records and ASIF's per-class state combined across processes so that the run equals one process training on the whole batch.
 - `noisy_nbdev.declarations`: Every table and figure of ASIF and LIMIT as an `Experiment`: the paper's protocol (`paper` profile) and what two CPU cores can run on the data we have (`local` profile), with each substitution written down.
 - `noisy_nbdev.executors`: Where a sweep's runs execute: `local` worker processes, Ray tasks, or SLURM jobs through submitit. The run folders stay the unit of truth, so the same `noisy-sweep` command works on a laptop, a Ray cluster and a SLURM cluster, and gives the same records on each.
 - `noisy_nbdev.experiments`: Every table and figure of both papers declared once: data, model, noise, sizes, methods with their grids, seeds, selection rule, and a `paper` and a `local` profile. Runs expand from a declaration; tables come back from the runs' records, beside the papers' numbers.

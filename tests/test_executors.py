@@ -21,9 +21,13 @@ def command(executor, out):
     "The tested command line: `noisy-sweep cluster_check --executor E --jobs 2 --out OUT --quiet`"
     return [str(EXE), 'cluster_check', '--executor', executor, '--jobs', '2', '--out', str(out), '--quiet']
 
+ANNOUNCE = {'local': None, 'ray': 'executor ray: a Ray started here (2 CPUs)',
+            'slurm': "executor slurm: submitit's 'local' cluster (no SLURM here: the jobs run as processes of this machine)"}
+
 def sweep(executor, out, timeout=400):
     r = subprocess.run(command(executor, out), capture_output=True, text=True, timeout=timeout, env=ENV)
     assert r.returncode == 0, r.stdout + r.stderr
+    if ANNOUNCE[executor]: assert ANNOUNCE[executor] in r.stderr, r.stderr   # the runs went where asked
     return r.stdout
 
 def records(out):
