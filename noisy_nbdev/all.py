@@ -9,7 +9,7 @@ __all__ = []
 
 # %% ../nbs/11_all.ipynb #ad9c9b17
 import importlib as _importlib
-_MODULES = ('data', 'noise', 'models', 'train', 'losses', 'asif', 'limit', 'detect', 'probes', 'bounds', 'experiments', 'sweep', 'cli')
+_MODULES = ('data', 'noise', 'models', 'train', 'losses', 'asif', 'limit', 'detect', 'probes', 'bounds', 'experiments', 'sweep', 'batched', 'executors', 'ddp', 'cleanlab_compare', 'own_data', 'cli')
 __all__ = []
 for _m in _MODULES:
     try: _mod = _importlib.import_module(f'noisy_nbdev.{_m}')

@@ -278,6 +278,7 @@ class ASIF(Method):
                                      denominator=self.denominator, dann_sign=self.dann_sign, **self.sizes).to(learner.device)
         self.ids = self.ids.to(learner.device)
         self.class_w = class_weights(counts).to(learner.device)
+        self.dist = learner.dist  # data-parallel training (`noisy_nbdev.ddp`): the identifier sees the whole batch
 
     def __repr__(self): return f"ASIF(lambda_id={self.lambda_id}, cls_loss={self.cls_name}, reversal={self.reversal}, dynamics={self.dynamics})"
 
@@ -292,8 +293,10 @@ def cls_loss(self:ASIF, logits:torch.Tensor, y:torch.Tensor) -> torch.Tensor:
 def _losses(self:ASIF, out:ModelOut, y, idx):
     "Classification loss, identification loss, and the per-sample identification CE"
     l_cls = self.cls_loss(out.logits, y)
+    feats = out.feats
+    if getattr(self, 'dist', None) is not None: feats, y, idx = self.dist.gather(feats, y, idx)  # every process's part: global ids
     ids = self.ids[idx.to(self.ids.device)]
-    id_logits = self.identifier(out.feats, y)
+    id_logits = self.identifier(feats, y)
     l_id, per_class, present = identification_loss(id_logits, ids, y, self.num_classes, self.id_norm)
     self._last = (per_class, present)
     return l_cls, l_id, F.cross_entropy(id_logits, ids, reduction='none')

@@ -45,6 +45,7 @@ def _groupable(learners:list[Learner]) -> str|None:
     shapes = lambda l: [tuple(p.shape) for p in l.parameters()] + [(k, tuple(b.shape)) for m in [l.model, *l.method.modules()] for k, b in m.named_buffers()]
     for l in learners:
         if type(l.method).train_step is not Method.train_step or type(l.method).step is not Method.step: return f"{l.method!r} has its own train_step or step"
+        if getattr(l, 'dist', None) is not None: return "data-parallel training (noisy_nbdev.ddp) splits one run over processes: it does not group"
         if set(l.opts) != {'main'} or len(l.opts['main'].param_groups) != 1: return f"{l.method!r} has more than one optimiser or parameter group"
         if {id(p) for p in l.opts['main'].param_groups[0]['params']} != {id(p) for p in l.parameters()}: return f"{l.method!r}'s optimiser does not train exactly the learner's parameters"
         if not isinstance(l.train, TensorData) or (l.val is not None and not isinstance(l.val, TensorData)) or (l.test is not None and not isinstance(l.test, TensorData)):

@@ -15,6 +15,7 @@ from .train import RunConfig, run_experiment
 from .experiments import expand, describe, summarise, table
 from .sweep import run_sweep, load_declarations
 from .executors import EXECUTOR_OPTIONS, check_executor
+from .ddp import run_ddp
 import noisy_nbdev.models, noisy_nbdev.losses, noisy_nbdev.asif, noisy_nbdev.limit  # noqa: F401  (register models and methods)
 
 # %% auto #0
@@ -39,6 +40,7 @@ CLI_OPTIONS = [  # the command's own options, which are not part of the run: (na
     ('data_root', str, None, "data folder (default: $NOISY_NBDEV_DATA, else ~/.cache/noisy_nbdev/data)"),
     ('device', str, None, "cpu or cuda (default: cuda if available)"),
     ('quiet', bool, False, "no progress bar"),
+    ('ddp', bool, False, "data-parallel training under torchrun, one process per device (gloo on the CPU, NCCL on GPUs; see 18_ddp)"),
 ]
 
 # %% ../nbs/10_cli.ipynb #6771d826
@@ -74,7 +76,7 @@ def noisy_train(**kw):
     "Train a method on a data set with label noise; writes a run folder and prints its result"
     a = cli_signature().bind(**kw); a.apply_defaults()
     cfg_kw = {f.name: a.arguments[f.name] for f in dataclasses.fields(RunConfig)}
-    out, data_root, device, quiet = (a.arguments[o[0]] for o in CLI_OPTIONS)
+    out, data_root, device, quiet, ddp = (a.arguments[o[0]] for o in CLI_OPTIONS)
     for k in [k for k, tp in typing.get_type_hints(RunConfig).items() if tp is dict]:  # dict fields come as JSON
         if isinstance(cfg_kw[k], str):
             try: cfg_kw[k] = json.loads(cfg_kw[k])
@@ -85,8 +87,9 @@ def noisy_train(**kw):
         try: dev = torch.device(device)
         except RuntimeError: raise CliError(f"unknown --device {device!r}; choose cpu or cuda") from None
         if dev.type == 'cuda' and not torch.cuda.is_available(): raise CliError("--device cuda: no CUDA device is available here")
-    try: res = run_experiment(cfg, out=out, root=data_root, device=device, progress=not quiet)
+    try: res = (run_ddp if ddp else run_experiment)(cfg, out, data_root, device, not quiet)
     except (ValueError, FileNotFoundError, RuntimeError) as e: raise CliError(f"noisy-train: error: {e}") from None
+    if res is None: return None  # --ddp: a process other than 0 (process 0 reports)
     bv, last = res.get('best_val', {}), res['last']
     print(f"run folder: {res['path']}{' (finished earlier: reused)' if res['reused'] else ''}")
     print(f"noise rate (train): {res['noise']['train_rate']:.3f}")

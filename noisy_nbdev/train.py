@@ -23,11 +23,11 @@ try: import fcntl  # POSIX file locks for run folders (see `lock_run`)
 except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['METHODS', 'NORMS', 'RESULT_FORMAT', 'ModelOut', 'Method', 'LossMethod', 'register_method', 'get_method',
+__all__ = ['METHODS', 'DIST', 'NORMS', 'RESULT_FORMAT', 'ModelOut', 'Method', 'LossMethod', 'register_method', 'get_method',
            'default_device', 'predict', 'evaluate', 'set_seed', 'epoch_order', 'Learner', 'select_epochs',
            'atomic_write', 'RunFolderWarning', 'RunLocked', 'lock_run', 'TrainingDiverged', 'parse_norm', 'RunConfig',
-           'prepare_data', 'machine_info', 'peak_memory', 'ce_baseline', 'run_experiment', 'difficulty_scores',
-           'read_history', 'load_run', 'plot_history']
+           'prepare_data', 'machine_info', 'peak_memory', 'ce_baseline', 'build_learner', 'run_experiment',
+           'difficulty_scores', 'read_history', 'load_run', 'plot_history']
 
 # %% ../nbs/03_train.ipynb #3a7146a4
 @dataclass
@@ -63,7 +63,7 @@ class Method:
         out = learner.forward(x)
         loss = self.loss(out, y, idx)
         learner.zero_grad()
-        loss.backward()
+        learner.backward(loss)
         self.step(learner)
         self.after_step(learner, out, loss)
         return loss.detach(), out
@@ -259,6 +259,22 @@ def zero_grad(self:Learner):
     "Drop every gradient of the model and the method's modules (before a backward pass)"
     for p in self.parameters(): p.grad = None
 
+# %% ../nbs/03_train.ipynb #d1a7b0c3
+DIST = None  # this process's data-parallel group (`noisy_nbdev.ddp.DistContext`), set by `noisy_nbdev.ddp`; None: training alone
+
+@patch(as_prop=True)
+def dist(self:Learner):
+    "The data-parallel group this process trains in (`noisy_nbdev.ddp`), or None"
+    return DIST
+
+@patch
+def backward(self:Learner, loss:torch.Tensor, # the step's loss: the mean over this process's samples of the batch
+            ):
+    "The step's backward pass; in data-parallel training, of this process's share of the batch, then the gradients summed over processes"
+    if DIST is None: return loss.backward()
+    (loss * DIST.share).backward()
+    DIST.reduce_gradients(self.parameters())
+
 # %% ../nbs/03_train.ipynb #51aa469c
 @patch
 def _check_finite(self:Learner, loss:torch.Tensor, # the step's loss
@@ -282,9 +298,9 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
     n = len(self.train)
     losses = np.full(n, np.nan, dtype=np.float32)
     tot_loss, correct, seen, t0 = 0., 0, 0, time.time()
-    order, step, kill = epoch_order(n, self.seed, epoch), 0, getattr(self, '_kill', None)
-    for x, y, idx in _batches(self.train, order, self.bs):
-        if len(idx) < 2 and n > 1: continue  # BatchNorm cannot train on a batch of one
+    order, step, kill, dist = epoch_order(n, self.seed, epoch), 0, getattr(self, '_kill', None), self.dist
+    for x, y, idx in _batches(self.train, order, self.bs) if dist is None else dist.batches(self.train, order, self.bs):  # data-parallel: this process's part
+        if dist is None and len(idx) < 2 and n > 1: continue  # BatchNorm cannot train on a batch of one
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         loss, out = self.method.train_step(self, x, y, idx)
         step += 1
@@ -295,6 +311,7 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
             losses[idx.numpy()] = ce.cpu().numpy()
             correct += (logits.argmax(1) == y).sum().item(); seen += len(y); tot_loss += float(loss) * len(y)
         if kill == (epoch, step): os.kill(os.getpid(), signal.SIGKILL)  # testing hook, see `_kill_point`
+    if dist is not None: losses, tot_loss, correct, seen = dist.reduce_epoch(losses, tot_loss, correct, seen)  # every process's samples
     rec = dict(epoch=epoch, train_loss=tot_loss / max(seen, 1), train_acc=correct / max(seen, 1), train_ce=float(np.nanmean(losses)))
     if self.record_losses: self.sample_losses = np.concatenate([self.sample_losses, losses[None]])
     if self.bn_recalibrate: self._recalibrate_bn()
@@ -303,7 +320,7 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
     if self.test is not None and not self.test_only_selected:
         t = evaluate(self.model, self.test, self.eval_bs, self.device); rec.update(test_acc=t['acc'], test_f1=t['f1'])
     rec.update(self.method.epoch_metrics()); rec['time'] = time.time() - t0
-    return rec
+    return rec if dist is None else dist.end_epoch(self, rec)  # data-parallel: process 0's record and buffers, on every process
 
 # %% ../nbs/03_train.ipynb #76dafb8a
 @patch
@@ -537,6 +554,7 @@ def _begin_fit(self:Learner, epochs:int):
     "Before the first epoch of `fit` (the run folder locked): resume from the folder, seed a fresh run, find the best validation so far"
     self.target_epochs = epochs  # methods with schedules (e.g. DANN's lambda) read it
     if self.path is not None: self._resume()
+    if self.dist is not None: self.dist.start(self)  # data-parallel: every process starts from process 0's state
     if self.epoch == 0: set_seed(self.seed)
     vals = [h.get('val_acc', -1) for h in self.history]
     self._best_val = max(vals, default=-1)
@@ -844,6 +862,22 @@ def ce_baseline(cfg:RunConfig, # a run with `init_from_ce=True`
     "The CE run that `cfg` starts from: `cfg` with method CE, without its own method arguments, and `cfg.ce_config` applied"
     return replace(cfg, method='ce', method_kwargs={}, init_from_ce=False, ce_config={}, **cfg.ce_config)
 
+# %% ../nbs/03_train.ipynb #d1a7b0c4
+def build_learner(cfg:RunConfig, # the run
+                  train:TensorData, val, test, # its data (`prepare_data`)
+                  device=None, # default: CUDA if available, else CPU
+                  path:str|Path|None=None, # its run folder (None: records kept in memory)
+                  progress:bool=True, # show a progress bar
+                 ) -> Learner:
+    "The `Learner` of run `cfg` on its data, model and method built after seeding with `cfg.seed` (what `run_experiment` trains)"
+    from noisy_nbdev.models import get_model
+    set_seed(cfg.seed)
+    model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
+    method = get_method(cfg.method, **cfg.method_kwargs)
+    return Learner(model, method, train, val, test, lr=cfg.lr, opt=cfg.opt, wd=cfg.wd, momentum=cfg.momentum, bs=cfg.bs,
+                   seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress,
+                   test_only_selected=cfg.test_only_selected, bn_recalibrate=cfg.bn_recalibrate)
+
 # %% ../nbs/03_train.ipynb #e252541c
 def _start_run(cfg:RunConfig, # the run
                path:Path, # its folder (locked by this process)
@@ -861,12 +895,7 @@ def _start_run(cfg:RunConfig, # the run
     if not ok: _write_json(dict(config=asdict(cfg), key=cfg.key(), result_format=RESULT_FORMAT, version=__version__,
                                 git_commit=_git_commit(), git_dirty=_git_dirty(), torch=torch.__version__, hardware=machine_info(dev)), path/'config.json')
     train, val, test = prepare_data(cfg, root)
-    set_seed(cfg.seed)
-    model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
-    method = get_method(cfg.method, **cfg.method_kwargs)
-    learn = Learner(model, method, train, val, test, lr=cfg.lr, opt=cfg.opt, wd=cfg.wd, momentum=cfg.momentum, bs=cfg.bs,
-                    seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress,
-                    test_only_selected=cfg.test_only_selected, bn_recalibrate=cfg.bn_recalibrate)
+    learn = build_learner(cfg, train, val, test, device, path, progress); method = learn.method
     if cfg.init_from_ce:  # run (or reuse) the CE run of the same data, model and seed, and start from its best model
         ce_cfg = ce_baseline(cfg)
         ce = run_experiment(ce_cfg, out, root, device, progress)

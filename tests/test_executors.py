@@ -1,6 +1,6 @@
 """The sweep's executors (`noisy_nbdev.executors`, nbs/17_executors.ipynb) as a user runs them: `noisy-sweep
 cluster_check` (four MNIST runs) with `--executor local`, `ray` (a local Ray with 2 CPUs) and `slurm` (submitit; with no
-SLURM here, submitit's local processes). The commands are the ones nbs/19_clusters.ipynb shows.
+SLURM here, submitit's local processes). The commands are the ones nbs/24_clusters.ipynb shows.
 
 Every executor must give the records the `local` executor gives (`run_records`: result.json, metrics.jsonl, the
 analyses and the per-sample arrays, times left out), and a sweep killed once a run has finished (SIGKILL to its whole
@@ -21,9 +21,13 @@ def command(executor, out):
     "The tested command line: `noisy-sweep cluster_check --executor E --jobs 2 --out OUT --quiet`"
     return [str(EXE), 'cluster_check', '--executor', executor, '--jobs', '2', '--out', str(out), '--quiet']
 
+ANNOUNCE = {'local': None, 'ray': 'executor ray: a Ray started here (2 CPUs)',
+            'slurm': "executor slurm: submitit's 'local' cluster (no SLURM here: the jobs run as processes of this machine)"}
+
 def sweep(executor, out, timeout=400):
     r = subprocess.run(command(executor, out), capture_output=True, text=True, timeout=timeout, env=ENV)
     assert r.returncode == 0, r.stdout + r.stderr
+    if ANNOUNCE[executor]: assert ANNOUNCE[executor] in r.stderr, r.stderr   # the runs went where asked
     return r.stdout
 
 def records(out):
