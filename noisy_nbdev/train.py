@@ -292,25 +292,40 @@ def _check_finite(self:Learner, loss:torch.Tensor, # the step's loss
 
 # %% ../nbs/03_train.ipynb #27150756
 @patch
+def _train_batches(self:Learner, order:torch.Tensor, # the epoch's order of the training items
+                  ):
+    "The epoch's `(x, y, idx)` batches; an in-memory data set is copied to the device once and its batches gathered there"
+    if not isinstance(self.train, TensorData): yield from _batches(self.train, order, self.bs); return
+    if getattr(self, '_dev_train', (None,))[0] is not self.train:
+        self._dev_train = (self.train, self.train.xf.to(self.device), self.train.y.to(self.device))
+    _, xd, yd = self._dev_train
+    for i in range(0, len(order), self.bs):
+        b = order[i:i+self.bs]; bd = b.to(self.device, non_blocking=True)
+        yield xd[bd], yd[bd], b
+
+# %% ../nbs/03_train.ipynb #8ef07e93
+@patch
 def _fit_epoch(self:Learner, epoch:int) -> dict:
     self.model.train()
     for m in self.method.modules(): m.train()
-    n = len(self.train)
-    losses = np.full(n, np.nan, dtype=np.float32)
-    tot_loss, correct, seen, t0 = 0., 0, 0, time.time()
+    n, dev = len(self.train), self.device
+    # the epoch's sums stay on the device (one copy to the host at its end); only the divergence check reads a value per step
+    losses = torch.full((n,), float('nan'), device=dev)
+    tot_loss, correct, seen, t0 = torch.zeros((), dtype=torch.float64, device=dev), torch.zeros((), dtype=torch.long, device=dev), 0, time.time()
     order, step, kill, dist = epoch_order(n, self.seed, epoch), 0, getattr(self, '_kill', None), self.dist
-    for x, y, idx in _batches(self.train, order, self.bs) if dist is None else dist.batches(self.train, order, self.bs):  # data-parallel: this process's part
+    for x, y, idx in self._train_batches(order) if dist is None else dist.batches(self.train, order, self.bs):  # data-parallel: this process's part
         if dist is None and len(idx) < 2 and n > 1: continue  # BatchNorm cannot train on a batch of one
-        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
         loss, out = self.method.train_step(self, x, y, idx)
         step += 1
         self._check_finite(loss, epoch, step)
         with torch.no_grad():
             logits = out.logits.detach().float()
-            ce = F.cross_entropy(logits, y, reduction='none')
-            losses[idx.numpy()] = ce.cpu().numpy()
-            correct += (logits.argmax(1) == y).sum().item(); seen += len(y); tot_loss += float(loss) * len(y)
+            losses[idx.to(dev, non_blocking=True)] = F.cross_entropy(logits, y, reduction='none')
+            correct += (logits.argmax(1) == y).sum(); seen += len(y)
+            tot_loss += loss.detach().float().double() * len(y)  # as `float(loss) * len(y)`, on the device
         if kill == (epoch, step): os.kill(os.getpid(), signal.SIGKILL)  # testing hook, see `_kill_point`
+    losses, tot_loss, correct = losses.cpu().numpy(), float(tot_loss), int(correct)
     if dist is not None: losses, tot_loss, correct, seen = dist.reduce_epoch(losses, tot_loss, correct, seen)  # every process's samples
     rec = dict(epoch=epoch, train_loss=tot_loss / max(seen, 1), train_acc=correct / max(seen, 1), train_ce=float(np.nanmean(losses)))
     if self.record_losses: self.sample_losses = np.concatenate([self.sample_losses, losses[None]])
