@@ -7,7 +7,7 @@ analyses and the per-sample arrays, times left out), and a sweep killed once a r
 process group: the sweep, its Ray or its submitit jobs; a worker left alive would hold a run's lock and the rerun
 would report it locked) must complete when the same command runs again, without
 training again the runs that were finished."""
-import os, re, shutil, signal, subprocess, sys, time
+import os, re, shutil, subprocess, sys, time
 from pathlib import Path
 import pytest
 
@@ -43,18 +43,9 @@ def reference(tmp_path_factory):
     assert len(rec) == 4 and all(len(r['metrics']) == 2 for r in rec.values())
     return rec
 
-def _kill_after_first_run(executor, out):
+def _kill_after_first_run(executor, out, kill):
     "Start the sweep, SIGKILL its process group as soon as one run folder is finished; the finished runs' `done` times"
-    p = subprocess.Popen(command(executor, out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        t0 = time.time()
-        while not list(out.glob('*/done')):
-            assert p.poll() is None, 'the sweep ended before a run finished'
-            assert time.time() - t0 < 300, 'no run finished in 300 s'
-            time.sleep(0.01)
-        os.killpg(p.pid, signal.SIGKILL)
-    finally:
-        p.wait()
+    kill(command(executor, out), out, ENV, timeout=300)
     # a worker outside the group (a Ray worker has a group of its own) dies with its raylet, a moment later; while it
     # lives it holds its run's lock: wait for every lock to be free before reading which runs finished
     from noisy_nbdev.sweep import plan
@@ -66,11 +57,11 @@ def _kill_after_first_run(executor, out):
 
 @needs_mnist
 @pytest.mark.parametrize('executor', ['ray', 'slurm'])
-def test_executor_killed_midway_then_rerun_gives_the_local_records(executor, reference, tmp_path):
+def test_executor_killed_midway_then_rerun_gives_the_local_records(executor, reference, tmp_path, kill_when_a_run_finishes):
     pytest.importorskip({'ray': 'ray', 'slurm': 'submitit'}[executor], reason=f"--executor {executor} needs the extra [cluster]")
     if executor == 'slurm' and shutil.which('sbatch'): pytest.skip('a SLURM cluster is here: this test runs submitit\'s local processes only')
     out = tmp_path / executor
-    done = _kill_after_first_run(executor, out)
+    done = _kill_after_first_run(executor, out, kill_when_a_run_finishes)
     assert 1 <= len(done) < 4, done
     log = sweep(executor, out)
     assert f'sweep cluster_check (local): 4 runs: 4 finished ({len(done)} earlier), 0 failed, 0 locked' in log, log

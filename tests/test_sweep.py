@@ -44,19 +44,9 @@ def serial(tmp_path_factory):
     assert 'sweep smoke (local): 8 runs: 8 finished (0 earlier), 0 failed, 0 locked' in r.stdout, r.stdout
     return out, records(out)
 
-def test_killed_sweep_resumes_without_rerunning_finished_runs(serial, tmp_path):
+def test_killed_sweep_resumes_without_rerunning_finished_runs(serial, tmp_path, kill_when_a_run_finishes):
     _, ref = serial
-    p = subprocess.Popen([*CMD, 'smoke', '--jobs', '1', '--out', str(tmp_path), '--quiet'], env=ENV,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        t0 = time.time()
-        while not list(tmp_path.glob('*/done')):
-            assert p.poll() is None, 'the sweep ended before a run finished'
-            assert time.time() - t0 < 120, 'no run finished in 120 s'
-            time.sleep(0.005)
-        os.killpg(p.pid, signal.SIGKILL)
-    finally:
-        p.wait()
+    kill_when_a_run_finishes([*CMD, 'smoke', '--jobs', '1', '--out', str(tmp_path), '--quiet'], tmp_path, ENV, timeout=120, poll=0.005)
     done = {f.parent.name: (f.stat().st_mtime_ns, (f.parent / 'result.json').stat().st_mtime_ns) for f in tmp_path.glob('*/done')}
     assert 1 <= len(done) < 8, f"{len(done)} runs had finished when the sweep was killed"
     r = sweep('smoke', '--jobs', '1', '--out', str(tmp_path), '--quiet')
