@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .data import TensorData
 from .train import (Learner, Method, ModelOut, RunConfig, TrainingDiverged, RunLocked, epoch_order, default_device,
-                               lock_run, _finished, _start_run, _finish_run, _kill_point, evaluate)
+                               lock_run, _finished, _start_run, _finish_run, _kill_point, _diverged, evaluate)
 
 # %% auto #0
 __all__ = ['GROUP_FIXED', 'group_key', 'MemberGroup', 'run_group']
@@ -126,16 +126,12 @@ def _unstack(self:MemberGroup, leaving:list[int], # positions (among the active)
             ):
     "Give the leaving members their own copies of their weights and optimiser state; re-stack the others"
     if self.mode != 'vmap': self.active = [i for m, i in enumerate(self.active) if m not in leaving]; return
-    for m in leaving:
-        self._sync_member_opt(m)
+    for m in leaving:  # `fit` has copied every member's optimiser state into its own optimiser by now
         l = self.learners[self.active[m]]
         for p in l.parameters(): p.data, p.grad = p.data.clone(), None
         for mod in _module_list(l):
             for b in mod.buffers(): b.data = b.data.clone()
     keep = [i for m, i in enumerate(self.active) if m not in leaving]
-    if keep and leaving:
-        for m in range(len(self.active)):
-            if m not in leaving: self._sync_member_opt(m)
     self.active = keep
     if keep and leaving: self._stack()
 
@@ -206,22 +202,10 @@ def _check_members(self:MemberGroup, losses:list[torch.Tensor], # the members' l
     first[0] = torch.where(new, float(step), first[0]); first[1] = torch.where(new, (~bad_l).double(), first[1])
     first[2] = torch.where(new, torch.where(bad_l, lv, gn).double(), first[2])
 
-def _diverged(first:list[list[float]], epoch:int) -> dict[int, TrainingDiverged]:
-    "The `TrainingDiverged` of each member with a non-finite step in `first` (as `Learner._check_finite` words it)"
-    out = {}
-    for m, (step, what, v) in enumerate(zip(*first)):
-        if step:
-            what = ('loss', 'gradient norm')[int(what)]; v = str(float(v))
-            out[m] = TrainingDiverged(f"training diverged: non-finite {what} ({v}) at epoch {epoch}, step {int(step)}",
-                                      dict(epoch=epoch, step=int(step), what=what, value=v))
-    return out
-
-@patch
-def _on_device(self:MemberGroup, ds:TensorData) -> tuple[torch.Tensor, torch.Tensor]:
-    "`ds`'s normalised images and labels on the group's device, copied once"
-    if not hasattr(self, '_dev_data'): self._dev_data = {}
-    if id(ds) not in self._dev_data: self._dev_data[id(ds)] = (ds, ds.xf.to(self.device), ds.y.to(self.device))
-    return self._dev_data[id(ds)][1:]
+def _member_errors(first:list[list[float]], epoch:int) -> dict[int, TrainingDiverged]:
+    "The `TrainingDiverged` of each member with a non-finite step in `first` (`Learner._check_finite`'s error)"
+    return {m: _diverged(('loss', 'gradient norm')[int(what)], float(v), epoch, int(step))
+            for m, (step, what, v) in enumerate(zip(*first)) if step}
 
 @patch
 def _fit_epoch(self:MemberGroup, epoch:int) -> tuple[dict[int, dict], dict[int, TrainingDiverged]]:
@@ -231,7 +215,7 @@ def _fit_epoch(self:MemberGroup, epoch:int) -> tuple[dict[int, dict], dict[int, 
         for mod in _module_list(l): mod.train()
     n, bs, dev, t0, M = len(ls[0].train), ls[0].bs, self.device, time.time(), len(ls)
     orders = [epoch_order(n, l.seed, epoch) for l in ls]
-    data = [self._on_device(l.train) for l in ls]
+    data = [l._train_on_device() for l in ls]  # each member's training set on the device, copied once
     # what an epoch accumulates stays on the device: one copy to the host at its end
     losses = torch.full((M, n), float('nan'), device=dev)
     tot, correct = torch.zeros(M, dtype=torch.float64, device=dev), torch.zeros(M, dtype=torch.long, device=dev)
@@ -259,7 +243,7 @@ def _fit_epoch(self:MemberGroup, epoch:int) -> tuple[dict[int, dict], dict[int, 
             losses.scatter_(1, di, ce)
             correct += (logits.argmax(-1) == y).sum(1); seen += y.shape[1]
             tot += torch.stack([lo.detach().float() for lo in member_losses]).double() * y.shape[1]  # as `float(loss) * len(y)`
-    tot, correct, losses, failed = tot.tolist(), correct.tolist(), losses.cpu().numpy(), _diverged(first.tolist(), epoch)
+    tot, correct, losses, failed = tot.tolist(), correct.tolist(), losses.cpu().numpy(), _member_errors(first.tolist(), epoch)
     recs = {}
     for m, l in enumerate(ls):
         if m in failed: continue

@@ -286,19 +286,28 @@ def _check_finite(self:Learner, loss:torch.Tensor, # the step's loss
     if gs: vals.append(torch.nn.utils.get_total_norm(gs).float().to(vals[0].device))
     vals = torch.stack(vals).tolist()  # one device-to-host copy
     for what, v in zip(('loss', 'gradient norm'), vals):
-        if not np.isfinite(v):
-            raise TrainingDiverged(f"training diverged: non-finite {what} ({v}) at epoch {epoch}, step {step}",
-                                   dict(epoch=epoch, step=step, what=what, value=str(v)))
+        if not np.isfinite(v): raise _diverged(what, v, epoch, step)
+
+def _diverged(what:str, # 'loss' or 'gradient norm'
+              v:float, epoch:int, step:int) -> TrainingDiverged:
+    "The error of a run whose `what` was the non-finite `v` after step `step` of epoch `epoch`"
+    return TrainingDiverged(f"training diverged: non-finite {what} ({v}) at epoch {epoch}, step {step}",
+                            dict(epoch=epoch, step=step, what=what, value=str(v)))
 
 # %% ../nbs/03_train.ipynb #27150756
+@patch
+def _train_on_device(self:Learner) -> tuple[torch.Tensor, torch.Tensor]:
+    "The in-memory training set's normalised images and labels on the learner's device, copied once"
+    if getattr(self, '_dev_train', (None,))[0] is not self.train:
+        self._dev_train = (self.train, self.train.xf.to(self.device), self.train.y.to(self.device))
+    return self._dev_train[1:]
+
 @patch
 def _train_batches(self:Learner, order:torch.Tensor, # the epoch's order of the training items
                   ):
     "The epoch's `(x, y, idx)` batches; an in-memory data set is copied to the device once and its batches gathered there"
     if not isinstance(self.train, TensorData): yield from _batches(self.train, order, self.bs); return
-    if getattr(self, '_dev_train', (None,))[0] is not self.train:
-        self._dev_train = (self.train, self.train.xf.to(self.device), self.train.y.to(self.device))
-    _, xd, yd = self._dev_train
+    xd, yd = self._train_on_device()
     for i in range(0, len(order), self.bs):
         b = order[i:i+self.bs]; bd = b.to(self.device, non_blocking=True)
         yield xd[bd], yd[bd], b
