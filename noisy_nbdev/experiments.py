@@ -213,7 +213,7 @@ def collect_curves(exp:Experiment|str, # an experiment or its name
             h = json.loads(l)
             rows.append(dict(row=s.row, cell=cell_label(s.cell), **s.cell, hp=json.dumps(s.hp, sort_keys=True), seed=s.seed,
                              epoch=h['epoch'], **{c: h.get(c) for c in columns}))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else ['row', 'cell', 'hp', 'seed', 'epoch', *columns])  # no run finished: the columns still
 
 # %% ../nbs/13_experiments.ipynb #66e53167
 def select(runs:pd.DataFrame, # `collect`'s frame
@@ -254,7 +254,7 @@ def summarise(exp:Experiment|str, # an experiment or its name
     for (row, cell), g in runs.groupby(['row', 'cell'], sort=False):
         c = chosen.loc[(row, cell)]
         h = g[(g.hp == c.hp) & g.done] if c.hp is not None else g.iloc[:0]
-        v = h[col].astype(float) * (100 if exp.percent else 1) if col in h else pd.Series(dtype=float)
+        v = (h[col].astype(float) * (100 if exp.percent else 1)).dropna() if col in h else pd.Series(dtype=float)  # a finished run whose analysis has not run yet: no value, no seed
         d = dict(row=row, cell=cell, **{k: g.iloc[0][k] for k in _cell_fields(exp) if k in g}, hp=c.hp,
                  mean=v.mean() if len(v) else np.nan, std=v.std(ddof=1) if len(v) > 1 else np.nan, seeds=len(v),
                  grid_complete=bool(c.complete))

@@ -51,6 +51,12 @@ def test_a_real_run_comes_back_as_a_table(tmp_path):
     assert chk.status.tolist() == ['reproduced', 'not run']
     cur = collect_curves(exp, tmp_path, 'local', where=lambda s: s.row == 'CE')
     assert len(cur) == 2 * 2 and set(cur.row) == {'CE'} and cur.test_acc.notna().all()  # 2 seeds x 2 epochs
+    # a finished run whose analysis has not run yet has no value: it is no seed of that metric, not a NaN mean
+    runs['an_score'] = [0.25, np.nan] + [0.5] * 4
+    sa = summarise(exp, runs, metric='an_score').set_index('row')
+    assert sa.loc['CE', 'seeds'] == 1 and sa.loc['CE', 'mean'] == pytest.approx(25.0) and 'nan' not in table(sa.reset_index()).to_string()
+    none = collect_curves(exp, tmp_path, 'local', where=lambda s: False, columns=('train_acc',))
+    assert none.empty and list(none.columns) == ['row', 'cell', 'hp', 'seed', 'epoch', 'train_acc']  # readable back from a CSV
 
 def test_dry_run_works_for_every_declared_experiment(tmp_path, capsys):
     """`noisy-sweep NAME --dry-run` for every experiment and profile: a plan, an estimate, nothing written."""
