@@ -23,8 +23,8 @@ try: import fcntl  # POSIX file locks for run folders (see `lock_run`)
 except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['METHODS', 'DIST', 'NORMS', 'RESULT_FORMAT', 'ModelOut', 'Method', 'LossMethod', 'register_method', 'get_method',
-           'default_device', 'predict', 'evaluate', 'set_seed', 'epoch_order', 'Learner', 'select_epochs',
+__all__ = ['METHODS', 'AUTOCAST', 'DIST', 'NORMS', 'RESULT_FORMAT', 'ModelOut', 'Method', 'LossMethod', 'register_method',
+           'get_method', 'default_device', 'predict', 'evaluate', 'set_seed', 'epoch_order', 'Learner', 'select_epochs',
            'atomic_write', 'RunFolderWarning', 'RunLocked', 'lock_run', 'TrainingDiverged', 'parse_norm', 'RunConfig',
            'prepare_data', 'machine_info', 'peak_memory', 'ce_baseline', 'build_learner', 'run_experiment',
            'difficulty_scores', 'read_history', 'load_run', 'plot_history']
@@ -139,13 +139,14 @@ def predict(model:nn.Module, # the network
             ds, # a data set of `(x, y, idx)` items (a `TensorData` is sliced in memory)
             bs:int=1024, # evaluation batch size
             device=None, # default: the model's device
+            forward:Callable|None=None, # `forward(x)` -> logits, called instead of `model(x)` (a `Learner`'s compiled forward)
            ) -> tuple[torch.Tensor, torch.Tensor]:
     "Logits of `model` on every item of `ds` (eval mode), with the labels"
     device = device or next(model.parameters()).device
     was = model.training; model.eval()
-    logits, ys = [], []
+    logits, ys, forward = [], [], forward or model
     for x, y, _ in _batches(ds, torch.arange(len(ds)), bs):
-        logits.append(model(x.to(device)).float().cpu()); ys.append(y)
+        logits.append(forward(x.to(device)).float().cpu()); ys.append(y)
     model.train(was)
     return torch.cat(logits), torch.cat(ys)
 
@@ -154,9 +155,10 @@ def evaluate(model:nn.Module, # the network
              ds, # a data set of `(x, y, idx)` items, scored against the labels it carries
              bs:int=1024, # evaluation batch size
              device=None, # default: the model's device
+             forward:Callable|None=None, # `forward(x)` -> logits, called instead of `model(x)` (see `predict`)
             ) -> dict:
     "Accuracy and macro F1 of `model` on `ds` against the labels it carries"
-    logits, y = predict(model, ds, bs, device)
+    logits, y = predict(model, ds, bs, device, forward)
     p = logits.argmax(1).numpy(); y = y.numpy()
     return dict(acc=float(accuracy_score(y, p)), f1=float(f1_score(y, p, average='macro', labels=np.arange(logits.shape[1]), zero_division=0)))
 
@@ -185,6 +187,35 @@ def _set_rng_state(s):
     if 'cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
 # %% ../nbs/03_train.ipynb #02844117
+AUTOCAST = {'bf16': torch.bfloat16}  # `Learner(autocast=...)` and `RunConfig.autocast`: name -> the dtype of torch.autocast
+
+def _speed_error(channels_last, autocast, compile) -> str|None:
+    "Why these `Learner` speed options are not valid (None: they are)"
+    if not isinstance(channels_last, bool): return f"channels_last={channels_last!r}: must be True or False"
+    if autocast is not None and autocast not in AUTOCAST: return f"autocast={autocast!r}: choose None or {', '.join(map(repr, AUTOCAST))}"
+    if not isinstance(compile, bool): return f"compile={compile!r}: must be True or False"
+    return None
+
+# %% ../nbs/03_train.ipynb #11175810
+def _forward_fn(model:nn.Module, # exposes `features(x)` and `head`
+                compile:bool=False, # compile it with `torch.compile`
+               ) -> Callable:
+    "`x -> (features, logits)` of `model`, compiled if `compile`; the module itself is not wrapped, so its `state_dict` keys stay"
+    def feats_logits(x): f = model.features(x); return f, model.head(f)
+    if not compile: return feats_logits
+    def failed(e): return RuntimeError(f"compile=True: torch.compile cannot compile the model here ({type(e).__name__}: {str(e).strip().splitlines()[0]}); "
+                                       "install what it names (a C++ compiler on the CPU, Triton on a GPU) or train without compile")
+    try: compiled = torch.compile(feats_logits)
+    except Exception as e: raise failed(e) from e  # e.g. a Python version that dynamo does not support
+    def run(x):
+        try: return compiled(x)
+        except Exception as e:
+            from torch._dynamo.exc import BackendCompilerFailed
+            if isinstance(e, BackendCompilerFailed): raise failed(e) from e
+            raise
+    return run
+
+# %% ../nbs/03_train.ipynb #0c0d5a42
 class Learner:
     "Train `model` with `method` on `train`; evaluate on `val` (noisy) and `test` (clean) each epoch"
     def __init__(self,
@@ -207,8 +238,12 @@ class Learner:
                  eval_bs:int=1024, # batch size for evaluation
                  test_only_selected:bool=False, # evaluate the test set only at the best-validation and the last epoch (not every epoch)
                  bn_recalibrate:bool=False, # recompute BatchNorm running statistics on the training set after each epoch
+                 channels_last:bool=False, # model and input batches in `torch.channels_last` memory format (same math, other kernels)
+                 autocast:str|None=None, # 'bf16': each step's forward pass and loss, and evaluation, under `torch.autocast` in bfloat16 (changes results)
+                 compile:bool=False, # `torch.compile` the model's forward pass (features and head), in training and evaluation
                 ):
         if train is None: raise ValueError("Learner needs a training set")
+        if why := _speed_error(channels_last, autocast, compile): raise ValueError(f"Learner: {why}")
         self.model, self.method = model, method or Method()
         self.train, self.val, self.test = train, val, test
         self.lr, self.opt_name, self.wd, self.momentum, self.bs, self.seed = lr, opt, wd, momentum, bs, seed
@@ -218,6 +253,14 @@ class Learner:
         self.model.to(self.device)
         for m in self.method.modules(): m.to(self.device)
         self.method.setup(self)
+        self.channels_last, self.autocast, self.compile = channels_last, autocast, compile
+        if channels_last:  # 4-d weights (convolutions) in NHWC; the method's modules too (LIMIT's predictor sees the same inputs)
+            for m in [self.model, *self.method.modules()]: m.to(memory_format=torch.channels_last)
+            if self.device.type == 'cpu' and any(isinstance(b, nn.BatchNorm2d) for m in [self.model, *self.method.modules()] for b in m.modules()):
+                warnings.warn("channels_last on the CPU: PyTorch's CPU BatchNorm sums this layout in float32 row by row, up to 300x less accurately than the default "
+                              "layout on images with constant regions (MNIST), and a training run then drifts from the default layout's about as far as "
+                              "with bf16 autocast (see 03_train, Speed options); the layout pays on GPUs", RuntimeWarning, stacklevel=2)
+        self._feats_logits = _forward_fn(self.model, compile)
         self.opts = self.method.optimizers(self)
         self.history, self.epoch, self.best = [], 0, None
         self.sample_losses = np.zeros((0, len(train)), dtype=np.float32)
@@ -231,9 +274,10 @@ class Learner:
         return ps
 
     def forward(self, x:torch.Tensor) -> ModelOut:
-        "Features and logits of the model on a batch"
-        feats = self.model.features(x)
-        return ModelOut(x, feats, self.model.head(feats))
+        "Features and logits of the model on a batch (in the learner's memory format; compiled with `compile`)"
+        if self.channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
+        feats, logits = self._feats_logits(x)
+        return ModelOut(x, feats, logits)
 
 # %% ../nbs/03_train.ipynb #15b4f0af
 @patch(as_prop=True)
@@ -271,9 +315,23 @@ def dist(self:Learner):
 def backward(self:Learner, loss:torch.Tensor, # the step's loss: the mean over this process's samples of the batch
             ):
     "The step's backward pass; in data-parallel training, of this process's share of the batch, then the gradients summed over processes"
-    if DIST is None: return loss.backward()
-    (loss * DIST.share).backward()
-    DIST.reduce_gradients(self.parameters())
+    with torch.autocast(self.device.type, enabled=False) if self.autocast else nullcontext():  # autocast covers forward passes only
+        if DIST is None: return loss.backward()
+        (loss * DIST.share).backward()
+        DIST.reduce_gradients(self.parameters())
+
+# %% ../nbs/03_train.ipynb #23ecf3a3
+@patch
+def _autocast_ctx(self:Learner):
+    "The context of a training step's forward pass and loss, and of evaluation: `torch.autocast` with `autocast`, else nothing"
+    return torch.autocast(self.device.type, dtype=AUTOCAST[self.autocast]) if self.autocast else nullcontext()
+
+@patch
+def _evaluate(self:Learner, ds, # a validation or test set
+             ) -> dict:
+    "`evaluate` on `ds` with the learner's options: its memory format, its compiled forward pass, its autocast"
+    fwd = (lambda x: self.forward(x).logits) if self.channels_last or self.compile else None  # default: `model(x)`, as before
+    with self._autocast_ctx(): return evaluate(self.model, ds, self.eval_bs, self.device, forward=fwd)
 
 # %% ../nbs/03_train.ipynb #51aa469c
 @patch
@@ -299,7 +357,9 @@ def _diverged(what:str, # 'loss' or 'gradient norm'
 def _train_on_device(self:Learner) -> tuple[torch.Tensor, torch.Tensor]:
     "The in-memory training set's normalised images and labels on the learner's device, copied once"
     if getattr(self, '_dev_train', (None,))[0] is not self.train:
-        self._dev_train = (self.train, self.train.xf.to(self.device), self.train.y.to(self.device))
+        xf = self.train.xf.to(self.device)
+        if self.channels_last and xf.dim() == 4: xf = xf.contiguous(memory_format=torch.channels_last)  # gathered batches keep it
+        self._dev_train = (self.train, xf, self.train.y.to(self.device))
     return self._dev_train[1:]
 
 @patch
@@ -325,7 +385,7 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
     for x, y, idx in self._train_batches(order) if dist is None else dist.batches(self.train, order, self.bs):  # data-parallel: this process's part
         if dist is None and len(idx) < 2 and n > 1: continue  # BatchNorm cannot train on a batch of one
         x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-        loss, out = self.method.train_step(self, x, y, idx)
+        with self._autocast_ctx(): loss, out = self.method.train_step(self, x, y, idx)  # (`backward` leaves autocast)
         step += 1
         self._check_finite(loss, epoch, step)
         with torch.no_grad():
@@ -340,9 +400,9 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
     if self.record_losses: self.sample_losses = np.concatenate([self.sample_losses, losses[None]])
     if self.bn_recalibrate: self._recalibrate_bn()
     if self.val is not None:
-        v = evaluate(self.model, self.val, self.eval_bs, self.device); rec.update(val_acc=v['acc'], val_f1=v['f1'])
+        v = self._evaluate(self.val); rec.update(val_acc=v['acc'], val_f1=v['f1'])
     if self.test is not None and not self.test_only_selected:
-        t = evaluate(self.model, self.test, self.eval_bs, self.device); rec.update(test_acc=t['acc'], test_f1=t['f1'])
+        t = self._evaluate(self.test); rec.update(test_acc=t['acc'], test_f1=t['f1'])
     rec.update(self.method.epoch_metrics()); rec['time'] = time.time() - t0
     return rec if dist is None else dist.end_epoch(self, rec)  # data-parallel: process 0's record and buffers, on every process
 
@@ -352,20 +412,21 @@ def _recalibrate_bn(self:Learner):
     "Recompute the model's BatchNorm running statistics on the training set (train mode, cumulative average)"
     from torch.optim.swa_utils import update_bn
     order = torch.arange(len(self.train))
-    update_bn((x.to(self.device) for x, _, _ in _batches(self.train, order, self.bs)), self.model)
+    cl = self.channels_last and self.train.xf.dim() == 4
+    update_bn((x.to(self.device, memory_format=torch.channels_last if cl else torch.preserve_format) for x, _, _ in _batches(self.train, order, self.bs)), self.model)
 
 # %% ../nbs/03_train.ipynb #c1cb9148
 @patch
 def _test_selected(self:Learner):
     "Test the best-validation weights and the last weights; write their scores into those epochs' records"
     last = self.history[-1]
-    t = evaluate(self.model, self.test, self.eval_bs, self.device); last.update(test_acc=t['acc'], test_f1=t['f1'])
+    t = self._evaluate(self.test); last.update(test_acc=t['acc'], test_f1=t['f1'])
     if self._best_state is not None and 'val_acc' in last:
         b = max(self.history, key=lambda h: (h['val_acc'], -h['epoch']))
         if b is not last:
             now = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.model.load_state_dict(self._best_state)
-            t = evaluate(self.model, self.test, self.eval_bs, self.device); b.update(test_acc=t['acc'], test_f1=t['f1'])
+            t = self._evaluate(self.test); b.update(test_acc=t['acc'], test_f1=t['f1'])
             self.model.load_state_dict(now)
 
 # %% ../nbs/03_train.ipynb #bc340e13
@@ -577,6 +638,7 @@ def _weights_finite(self:Learner) -> bool:
 def _begin_fit(self:Learner, epochs:int):
     "Before the first epoch of `fit` (the run folder locked): resume from the folder, seed a fresh run, find the best validation so far"
     self.target_epochs = epochs  # methods with schedules (e.g. DANN's lambda) read it
+    if self.dist is not None and self.compile: raise ValueError("Learner: compile=True: not supported in data-parallel training (noisy_nbdev.ddp), where it has not been checked")
     if self.path is not None: self._resume()
     if self.dist is not None: self.dist.start(self)  # data-parallel: every process starts from process 0's state
     if self.epoch == 0: set_seed(self.seed)
@@ -705,8 +767,9 @@ def _check_config(cfg) -> None:
     if cfg.norm is not None:
         try: parse_norm(cfg.norm)
         except ValueError as e: raise bad('norm', str(e)) from None
-    for f in ('bn_recalibrate', 'test_only_selected'):
+    for f in ('bn_recalibrate', 'test_only_selected', 'channels_last', 'compile'):
         if not isinstance(getattr(cfg, f), bool): raise bad(f, "must be True or False")
+    if cfg.autocast is not None and cfg.autocast not in AUTOCAST: raise bad('autocast', f"choose None or {', '.join(map(repr, AUTOCAST))}")
     for f, lo in (('train_size', 2), ('test_size', 1), ('val_size', 1), ('patience', 1)):
         v = getattr(cfg, f)
         if v is not None and not whole(v, lo): raise bad(f, f"must be None or a whole number >= {lo}")
@@ -755,6 +818,9 @@ class RunConfig:
     ce_config:dict=field(default_factory=dict) # with init_from_ce: fields of the CE run that differ from this run's, e.g. {"lr": 0.001} (the CE baseline of a DMI lr grid)
     instance_model:str='limit_cnn' # noise instance: the network whose CE loss, averaged over its training on the clean labels, ranks the images (the highest flip)
     instance_epochs:int=10 # noise instance: epochs of that network's training (it runs once per data set; the scores are cached)
+    channels_last:bool=False # speed: model and inputs in channels_last memory format (results equal to float tolerance)
+    autocast:str|None=None # speed: 'bf16' runs forward passes and losses in bfloat16 under torch.autocast (CHANGES results; never a default)
+    compile:bool=False # speed: torch.compile the model's forward pass (results equal to float tolerance; compiling takes a while)
     def __post_init__(self): _check_config(self)  # one error naming the field, before any data are read
     def key(self) -> str:
         "Short hash of the fields that differ from their defaults, and `RESULT_FORMAT`: equal configs share a run folder"
@@ -900,7 +966,8 @@ def build_learner(cfg:RunConfig, # the run
     method = get_method(cfg.method, **cfg.method_kwargs)
     return Learner(model, method, train, val, test, lr=cfg.lr, opt=cfg.opt, wd=cfg.wd, momentum=cfg.momentum, bs=cfg.bs,
                    seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress,
-                   test_only_selected=cfg.test_only_selected, bn_recalibrate=cfg.bn_recalibrate)
+                   test_only_selected=cfg.test_only_selected, bn_recalibrate=cfg.bn_recalibrate,
+                   channels_last=cfg.channels_last, autocast=cfg.autocast, compile=cfg.compile)
 
 # %% ../nbs/03_train.ipynb #e252541c
 def _start_run(cfg:RunConfig, # the run
