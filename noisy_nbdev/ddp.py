@@ -179,6 +179,7 @@ def ddp_unsupported(cfg:RunConfig) -> str|None:
     if cfg.method == 'asif' and kw.get('class_weighted_ce'): return "--method asif with class_weighted_ce: not supported under --ddp (a weighted mean)"
     if cfg.init_from_ce: return "--init-from-ce: not supported under --ddp; train the CE run first (without --init-from-ce)"
     if cfg.bn_recalibrate: return "--bn-recalibrate: not supported under --ddp"
+    if cfg.compile: return "--compile: not supported under --ddp (not checked there)"
     return None
 
 # %% ../nbs/18_ddp.ipynb #dfd18923

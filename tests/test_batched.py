@@ -91,3 +91,8 @@ def test_what_cannot_group():
     with pytest.raises(ValueError, match='at least one'): MemberGroup([])
     assert group_key(replace(BASE, method='asif')) is None
     assert group_key(BASE) != group_key(replace(BASE, bs=32))
+    for opt in (dict(channels_last=True), dict(autocast='bf16'), dict(compile=True)):  # the single Learner's speed options: such runs train alone
+        assert group_key(replace(BASE, **opt)) is None, opt
+    tr = make_synthetic(64, seed=0)
+    ls = [Learner(get_model('limit_cnn', 10, in_channels=1), None, tr, device='cpu', progress=False, autocast=a) for a in (None, 'bf16')]
+    with pytest.raises(ValueError, match='speed options'): MemberGroup(ls)

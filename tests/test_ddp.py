@@ -75,4 +75,6 @@ def test_ddp_refuses_what_it_cannot_split_and_says_how_to_start(tmp_path):
         noisy_train(dataset='synthetic', method='dmi', ddp=True, out=str(tmp_path))
     with pytest.raises(CliError, match=r'--ddp runs under torchrun.*--nproc-per-node'):
         noisy_train(dataset='synthetic', ddp=True, out=str(tmp_path), device='cpu')
+    with pytest.raises(CliError, match='--compile: not supported under --ddp'):
+        noisy_train(dataset='synthetic', compile=True, ddp=True, out=str(tmp_path))
     assert not any(tmp_path.iterdir())

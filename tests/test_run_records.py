@@ -50,7 +50,8 @@ CHANGES = dict(dataset=({}, 'fashion_mnist'), noise=({}, 'pair'), rate=({}, 0.2)
                pairs=(dict(noise='pair'), 'limit_cifar10'), val_size=({}, 50), init_from_ce=({}, True),
                norm=({}, 'limit_code'), bn_recalibrate=({}, True), test_only_selected=({}, True),
                ce_config=(dict(init_from_ce=True), {'lr': 0.002}),
-               instance_model=(dict(noise='instance'), 'mlp'), instance_epochs=(dict(noise='instance'), 5))
+               instance_model=(dict(noise='instance'), 'mlp'), instance_epochs=(dict(noise='instance'), 5),
+               channels_last=({}, True), autocast=({}, 'bf16'), compile=({}, True))
 
 @pytest.mark.parametrize('name', [f.name for f in fields(RunConfig)])
 def test_any_non_default_field_changes_the_key(name):
