@@ -42,12 +42,14 @@ def main():
         MemberGroup(members([replace(base, seed=s, epochs=1) for s in (9997, 9998)], Path(d)/'warm2', dev), a.mode, progress=False).fit()
         t_alone, t_group = [], {M: [] for M in Ms}
         for r in range(a.repeats):  # alternated, so that a change of load or clock hits every side
-            alone = members(cfgs[:n_alone], Path(d)/f'alone{r}', dev)
-            if dev.type == 'cuda': torch.cuda.synchronize()
-            t = time.perf_counter()
-            for l in alone: l.fit(a.epochs)
-            if dev.type == 'cuda': torch.cuda.synchronize()
-            t_alone.append((time.perf_counter() - t) / (n_alone * a.epochs)); del alone
+            spent = 0.  # one run at a time, as a sweep does: each built (not timed), trained (timed) and dropped
+            for c in cfgs[:n_alone]:
+                l = members([c], Path(d)/f'alone{r}', dev)[0]
+                if dev.type == 'cuda': torch.cuda.synchronize()
+                t = time.perf_counter(); l.fit(a.epochs)
+                if dev.type == 'cuda': torch.cuda.synchronize()
+                spent += time.perf_counter() - t; del l
+            t_alone.append(spent / (n_alone * a.epochs))
             for M in Ms:
                 g = MemberGroup(members(cfgs[:M], Path(d)/f'group{r}-{M}', dev), a.mode, progress=False)
                 t = time.perf_counter(); g.fit(); mode = g.mode
