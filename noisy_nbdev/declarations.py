@@ -422,7 +422,7 @@ ASIF_NOISES = ([dict(noise='symmetric', include_true_class=True, rate=r) for r i
 H2H_LOCAL_ROWS = ['CE', 'GCE', 'PHuber', 'ASIF', 'LIMIT_G -S', 'LIMIT_L -S']
 H2H_LOCAL_GRIDS = {'GCE': dict(start_prune=[7], prune_every=[2]), 'ASIF': dict(lambda_id=[10.0]),
                    'LIMIT_G -S': dict(beta=[10.0]), 'LIMIT_L -S': dict(beta=[10.0])}
-H2H_LOCAL_SUB = ("a seeded 4,000-image subset of the 48k training split, 2,000 noisy validation "
+H2H_LOCAL_SUB = ("seeded 1,000- and 4,000-image subsets of the 48k training split, 2,000 noisy validation "
                  "and 5,000 test images; 20 epochs without early stopping instead of 100 with patience 30; six rows (CE, GCE, "
                  "PHuber, ASIF, LIMIT_G -S, LIMIT_L -S) without grids: ASIF lambda_id 10 (Table VIII's value at eta = 0.8), "
                  "LIMIT beta 10, GCE pruning from epoch 7 every 2 epochs (Zhang & Sabuncu: 40 / 10); no rate-0 column.")
@@ -457,7 +457,7 @@ def h2h_experiment(name:str, # registry key
                    local_noises:list, # the local profile's noise cells
                    local_datasets:list, # the local profile's data sets
                   ) -> Experiment:
-    "A head-to-head declaration: every method, both data sets and two training sizes (paper); six methods at 4,000 images, both data sets (local)"
+    "A head-to-head declaration: every method, both data sets and two training sizes (paper); six methods at 1,000 and 4,000 images, both data sets (local)"
     clean = [dict(noise='none', rate=0.0)]
     return Experiment(name, ['beyond the papers: ASIF vs LIMIT head to head (issue 14)'],
         f"{protocol}: accuracy, macro F1 and label-error detection of every method of both papers on the same data, model and budget",
@@ -468,7 +468,7 @@ def h2h_experiment(name:str, # registry key
                 "not a paper's table: one protocol for every method (LIMIT's CNN, Adam 1e-3, batch 128, 100 epochs with "
                 "patience 30, selection on a 20% noisy validation split), both data sets at n = 10^4 and all 48k images.")),
             local=Profile(seeds=3, hardware='2 CPU cores', base=H2H_LOCAL, rows=H2H_LOCAL_ROWS, grids=H2H_LOCAL_GRIDS,
-                          cells=h2h_cells(local_noises, dataset=local_datasets, train_size=[4000]),
+                          cells=h2h_cells(local_noises, dataset=local_datasets, train_size=[1000, 4000]),
                           substitution=H2H_LOCAL_SUB)),
         notes="ASIF Sec. IV and LIMIT Sec. 4 / App. B for each method's own settings; cleanlab: Northcutt et al., JAIR 2021 (19_cleanlab).")
 

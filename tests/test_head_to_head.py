@@ -78,8 +78,8 @@ def test_h2h_declarations_expand_to_one_protocol_per_cell(name, profile):
 def test_h2h_dry_run_plans_without_training(tmp_path, capsys):
     from noisy_nbdev.sweep import run_sweep
     p = run_sweep('h2h_asif_noise', 'local', out=tmp_path, dry_run=True, progress=False)
-    assert len(p) == len(expand('h2h_asif_noise', 'local')) == 3 * 2 * 6 * 3 and set(p.status) == {'todo'}
-    assert 'to run: 108 runs' in capsys.readouterr().out and not any(tmp_path.iterdir())
+    assert len(p) == len(expand('h2h_asif_noise', 'local')) == 3 * 2 * 2 * 6 * 3 and set(p.status) == {'todo'}  # noises x data sets x sizes x rows x seeds
+    assert 'to run: 216 runs' in capsys.readouterr().out and not any(tmp_path.iterdir())
 
 def test_a_tiny_head_to_head_through_the_detection_table(tmp_path, cache):
     "The declaration's rows and analyses on the synthetic set: a sweep, collect, and one detection line per detector"
