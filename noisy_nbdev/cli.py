@@ -149,6 +149,7 @@ def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows the
                 out:str='runs', # parent folder of the run folders
                 dry_run:bool=False, # print what is left to run and its estimated time; train nothing
                 rows:str=None, # only these rows, comma-separated, e.g. 'CE,LIMIT_L -S'
+                cells:str=None, # only these cells, e.g. 'train_size=1000' or 'rate=0.5,rate=0.8'
                 max_runs:int=None, # stop after this many new runs (the same command again goes on)
                 retry_failed:bool=False, # run again the runs recorded as failed (diverged); default: skip them
                 data_root:str=None, # data folder (default: $NOISY_NBDEV_DATA, else ~/.cache/noisy_nbdev/data)
@@ -179,7 +180,7 @@ def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows the
     if why := _device_error(device): raise CliError(f"noisy-sweep: error: {why}")
     opts = _executor_options(executor, jobs, dict(address=ray_address, partition=partition, time=time, gpus=gpus, cpus=cpus,
                                                   array_parallelism=array_parallelism))
-    try: runs = run_sweep(exp, profile, out, jobs, dry_run, data_root, device, not quiet, rows, max_runs, retry_failed, group=group, group_mode=group_mode, executor=executor, executor_options=opts)
+    try: runs = run_sweep(exp, profile, out, jobs, dry_run, data_root, device, not quiet, rows, max_runs, retry_failed, group=group, group_mode=group_mode, executor=executor, executor_options=opts, cells=cells)
     except KeyboardInterrupt:
         if is_cli(): raise SystemExit(130)  # run_sweep has said how to go on
         raise

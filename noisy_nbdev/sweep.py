@@ -122,9 +122,36 @@ class _Item:
     "A line of the plan: a run of the experiment, or a CE run that some of them start from"
     name:str; cfg:RunConfig; spec:RunSpec; needs:str|None=None; extra:bool=False  # extra: no row of the experiment runs it
 
-def _items(exp:Experiment, profile:str, rows=None) -> list[_Item]:
-    "The runs of `exp` at `profile` (only `rows`, if given), each CE prerequisite before the first run that needs it"
+def _cell_filter(cells:str|dict) -> dict[str, list[str]]:
+    "`cells` as {field: [values as text]}: 'train_size=1000,rate=0.5' (a field twice: either value) or a dict"
+    if isinstance(cells, dict): return {k: [str(x) for x in (v if isinstance(v, (list, tuple, set)) else [v])] for k, v in cells.items()}
+    out = {}
+    for part in str(cells).split(','):
+        k, sep, v = (x.strip() for x in part.partition('='))
+        if not (sep and k and v): raise ValueError(f"cells: {part.strip()!r} is not field=value (e.g. 'train_size=1000,rate=0.5')")
+        out.setdefault(k, []).append(v)
+    return out
+
+def _same(x, v:str) -> bool:
+    "Does a cell's value `x` read as the text `v` (1000 == '1000', 0.5 == '.5')?"
+    if str(x) == v: return True
+    try: return float(x) == float(v)
+    except (TypeError, ValueError): return False
+
+def _pick_cells(exp:Experiment, profile:str, specs:list, cells) -> list:
+    "The `specs` whose cell matches every field of `cells`; an unknown field or a value no cell has is an error"
+    want = _cell_filter(cells)
+    fields = list(dict.fromkeys(k for s in specs for k in s.cell))
+    if bad := [k for k in want if k not in fields]: raise ValueError(f"cells: {exp.name!r} ({profile}) has no cell field(s) {bad}; its fields: {fields}")
+    for k, vs in want.items():
+        known = list(dict.fromkeys(s.cell[k] for s in specs if k in s.cell))
+        if miss := [v for v in vs if not any(_same(x, v) for x in known)]: raise ValueError(f"cells: {exp.name!r} ({profile}) has no {k} {miss}; choose from {known}")
+    return [s for s in specs if all(any(_same(s.cell.get(k), v) for v in vs) for k, vs in want.items())]
+
+def _items(exp:Experiment, profile:str, rows=None, cells=None) -> list[_Item]:
+    "The runs of `exp` at `profile` (only `rows` and `cells`, if given), each CE prerequisite before the first run that needs it"
     specs = expand(exp, profile)
+    if cells is not None: specs = _pick_cells(exp, profile, specs, cells)
     if rows is not None:
         rows = [r.strip() for r in rows.split(',')] if isinstance(rows, str) else [*rows]
         known = list(dict.fromkeys(s.row for s in specs))
@@ -151,10 +178,11 @@ def plan(exp:Experiment|str, # an experiment or its name
          profile:str='local', # 'local' or 'paper'
          out:str|Path='runs', # the parent folder of its run folders
          rows:str|list|None=None, # only these rows (labels; a comma-separated string or a list)
+         cells:str|dict|None=None, # only these cells, e.g. 'train_size=1000,rate=0.5' or {'rate': [0.5, 0.8]}
         ) -> pd.DataFrame:
     "One line per run: row, cell, grid point, seed, run folder, status, epochs done, estimated seconds left and how estimated"
     exp = get_experiment(exp) if isinstance(exp, str) else exp
-    out, items = Path(out), _items(exp, profile, rows)
+    out, items = Path(out), _items(exp, profile, rows, cells)
     measured, needed = measured_costs(out), {it.needs for it in items if it.needs}
     lines = []
     for it in items:
@@ -447,19 +475,20 @@ def run_sweep(exp:Experiment|str, # an experiment or its name
               group_mode:str='auto', # the groups' mode: 'loop', 'vmap', or 'auto' (vmap on CUDA, loop on the CPU)
               executor:str='local', # where runs execute: 'local' (worker processes), 'ray' or 'slurm' (see 17_executors)
               executor_options:dict|None=None, # the executor's options, e.g. {'partition': 'gpu', 'gpus': 1} (`EXECUTOR_OPTIONS`)
+              cells:str|dict|None=None, # only these cells, e.g. 'train_size=1000' (`plan`)
              ) -> pd.DataFrame:
     "Run every run of `exp` at `profile` that is not finished (CE prerequisites first); returns `collect`'s frame"
     exp = get_experiment(exp) if isinstance(exp, str) else exp
     if not (isinstance(jobs, int) and not isinstance(jobs, bool) and jobs >= 1): raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
     if not (isinstance(group, int) and not isinstance(group, bool) and group >= 1): raise ValueError(f"group must be a whole number >= 1, got {group!r}")
     if max_runs is not None and not (isinstance(max_runs, int) and max_runs >= 0): raise ValueError(f"max_runs must be None or a whole number >= 0, got {max_runs!r}")
-    out = Path(out); p0 = plan(exp, profile, out, rows)
+    out = Path(out); p0 = plan(exp, profile, out, rows, cells)
     if not len(p0):
         print(f"sweep {exp.name} ({profile}): nothing to run" + (" (a computed experiment: no training)" if exp.kind == 'computed' else ''), flush=True)
         return p0 if dry_run else collect(exp, out, profile)
     if dry_run: print(plan_text(p0, f"{exp.name} ({profile}) in {out}/", jobs, retry_failed)); return p0
     st, items = dict(zip(p0.run, p0.status)), {}
-    for it in _items(exp, profile, rows): items.setdefault(it.name, it)
+    for it in _items(exp, profile, rows, cells): items.setdefault(it.name, it)
     needed = {it.needs for it in items.values() if it.needs}
     outcome, tasks, waiting, ready = {}, {}, {}, []
     for n, it in items.items():
@@ -524,7 +553,7 @@ def run_sweep(exp:Experiment|str, # an experiment or its name
         raise
     finally:
         bar.close(); ex.shutdown(wait=True, cancel_futures=True)
-    line, notes = _outcome_line(exp, profile, p0, plan(exp, profile, out, rows), outcome)
+    line, notes = _outcome_line(exp, profile, p0, plan(exp, profile, out, rows, cells), outcome)
     print('\n'.join([line] + notes), flush=True)
     return collect(exp, out, profile)
 

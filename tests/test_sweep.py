@@ -223,3 +223,17 @@ def test_spawned_workers_know_analyses_registered_in_other_modules(tmp_path):
     for n in runs.run:
         a = json.loads((tmp_path / n / 'analyses.json').read_text())
         assert any(k.startswith('detection') for k in a), a
+
+def test_cells_and_rows_run_part_of_a_table(serial, tmp_path):
+    "`--cells rate=0.4 --rows GCE` trains exactly those 2 runs (bit for bit the full sweep's); a bad field or value is one error line"
+    _, ref = serial
+    r = sweep('smoke', '--cells', 'rate=.4', '--rows', 'GCE', '--out', str(tmp_path), '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert 'sweep smoke (local): 2 runs: 2 finished (0 earlier), 0 failed, 0 locked' in r.stdout, r.stdout
+    got = records(tmp_path)
+    assert len(got) == 2 and all('gce' in n and 'symmetric0.4' in n for n in got), sorted(got)
+    assert_same(got, {k: ref[k] for k in got})
+    from fastcore.script import CliError
+    from noisy_nbdev.cli import noisy_sweep
+    for cells, msg in [('noise=0.4', "has no cell field(s) ['noise']; its fields: ['rate']"), ('rate=0.9', "has no rate ['0.9']; choose from [0.2, 0.4]")]:
+        with pytest.raises(CliError, match=re.escape(msg)): noisy_sweep('smoke', cells=cells, out=str(tmp_path), dry_run=True)
