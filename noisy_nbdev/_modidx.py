@@ -606,4 +606,5 @@ d = { 'settings': { 'branch': 'main',
                                    'noisy_nbdev.train.register_method': ('train.html#register_method', 'noisy_nbdev/train.py'),
                                    'noisy_nbdev.train.run_experiment': ('train.html#run_experiment', 'noisy_nbdev/train.py'),
                                    'noisy_nbdev.train.select_epochs': ('train.html#select_epochs', 'noisy_nbdev/train.py'),
-                                   'noisy_nbdev.train.set_seed': ('train.html#set_seed', 'noisy_nbdev/train.py')}}}
+                                   'noisy_nbdev.train.set_seed': ('train.html#set_seed', 'noisy_nbdev/train.py'),
+                                   'noisy_nbdev.train.tune_malloc': ('train.html#tune_malloc', 'noisy_nbdev/train.py')}}}

@@ -11,7 +11,7 @@ import torch
 from typing import Annotated
 from fastcore.docments import docments
 from fastcore.script import call_parse, CliError, is_cli
-from .train import RunConfig, run_experiment
+from .train import RunConfig, run_experiment, tune_malloc
 from .experiments import expand, describe, summarise, table
 from .sweep import run_sweep, load_declarations
 from .executors import EXECUTOR_OPTIONS, check_executor
@@ -87,6 +87,7 @@ def noisy_train(**kw):
         try: dev = torch.device(device)
         except RuntimeError: raise CliError(f"unknown --device {device!r}; choose cpu or cuda") from None
         if dev.type == 'cuda' and not torch.cuda.is_available(): raise CliError("--device cuda: no CUDA device is available here")
+    if is_cli(): tune_malloc()  # the process is ours: let malloc reuse large buffers (03_train; NOISY_NBDEV_MALLOC=default: off)
     try: res = (run_ddp if ddp else run_experiment)(cfg, out, data_root, device, not quiet)
     except (ValueError, FileNotFoundError, RuntimeError) as e: raise CliError(f"noisy-train: error: {e}") from None
     if res is None: return None  # --ddp: a process other than 0 (process 0 reports)
@@ -180,6 +181,7 @@ def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows the
     if why := _device_error(device): raise CliError(f"noisy-sweep: error: {why}")
     opts = _executor_options(executor, jobs, dict(address=ray_address, partition=partition, time=time, gpus=gpus, cpus=cpus,
                                                   array_parallelism=array_parallelism))
+    if is_cli(): tune_malloc()  # runs trained in this process (--jobs 1); workers tune themselves
     try: runs = run_sweep(exp, profile, out, jobs, dry_run, data_root, device, not quiet, rows, max_runs, retry_failed, group=group, group_mode=group_mode, executor=executor, executor_options=opts, cells=cells)
     except KeyboardInterrupt:
         if is_cli(): raise SystemExit(130)  # run_sweep has said how to go on

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .train import (RunConfig, RunLocked, TrainingDiverged, run_experiment, atomic_write, lock_run, prepare_data, ce_baseline,
+from .train import (RunConfig, RunLocked, TrainingDiverged, tune_malloc, run_experiment, atomic_write, lock_run, prepare_data, ce_baseline,
                                get_method, default_device, _finished, _load_checkpoint)
 from .experiments import (Experiment, Row, Profile, RunSpec, EXPERIMENTS, expand, collect, get_experiment,
                                      register_experiment, cell_label)
@@ -336,6 +336,7 @@ def _init_worker(threads:int, # torch threads of this worker
     "Set up a worker process: its share of the cores, Ctrl-C left to the parent, and every module imported (the analyses they register)"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
+    tune_malloc()  # a worker process is ours: malloc reuses large buffers (03_train)
     load_declarations()  # a spawned worker imports only this module; analyses such as `cleanlab` register in theirs
 
 # %% ../nbs/15_sweep.ipynb #b502f1ab
