@@ -7,7 +7,7 @@ and the two are compared: runs are seeded and deterministic, so a difference in 
 (costs and wall times differ, and are not compared). Rows of runs that the declaration no longer has are kept and
 named, unless `--drop-stale`.
 
-Usage: python tools/collect_results.py EXPERIMENT [EXPERIMENT ...] [--out runs] [--profile local] [--dry-run]
+Usage: python tools/collect_results.py EXPERIMENT [EXPERIMENT ...] [--out runs] [--profile local] [--results DIR] [--dry-run]
 """
 import argparse, os, sys
 from pathlib import Path
@@ -51,13 +51,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('experiments', nargs='+'); p.add_argument('--out', default='runs'); p.add_argument('--profile', default='local')
     p.add_argument('--drop-stale', action='store_true'); p.add_argument('--dry-run', action='store_true', help='print, write nothing')
+    p.add_argument('--results', default=str(RESULTS), help='folder of the result files (default: nbs/results)')
     a = p.parse_args()
+    res = Path(a.results); res.mkdir(parents=True, exist_ok=True)
     from noisy_nbdev.sweep import load_declarations
     from noisy_nbdev.experiments import collect, collect_curves, expand
     exps = load_declarations()
     for name in a.experiments:
         if name not in exps: sys.exit(f"unknown experiment {name!r}")
-        f = RESULTS/f"{name}_{a.profile}.csv"
+        f = res/f"{name}_{a.profile}.csv"
         old = pd.read_csv(f) if f.exists() else None
         new = collect(name, a.out, a.profile)
         merged, notes = merge_runs(new, old, a.drop_stale)
@@ -65,7 +67,7 @@ def main():
         print(f"{name}: {int(new.done.sum())} finished in {a.out}/, {n_old} in {f.name}, {int(merged.done.sum())}/{len(merged)} after merging")
         for n in notes: print('  ' + n)
         if not a.dry_run: _write(merged, f)
-        fc = RESULTS/f"{name}_{a.profile}_curves.csv"
+        fc = res/f"{name}_{a.profile}_curves.csv"
         if fc.exists():
             oldc = pd.read_csv(fc)
             fields = {k for s in expand(name, a.profile) for k in s.cell}  # collect_curves adds the cell's fields itself
