@@ -317,16 +317,18 @@ def after_step(self:ASIF, learner, out:ModelOut, loss:torch.Tensor):
     if self.reversal == 'dann':
         T = getattr(learner, 'target_epochs', 1) * math.ceil(len(learner.train) / learner.bs)
         self.identifier.dann_lambda = dann_lambda(min(self.steps / T, 1.), self.dann_gamma)
-    if present.any():
-        c = self.identifier.counts
-        self._epoch['id_loss'] += float(per_class[present].mean()); self._epoch['n'] += 1
-        self._epoch['ratio'] += float((per_class[present] / c[present].float().log()).mean())
+    with torch.no_grad():  # the epoch's sums stay on the device: no step waits for the host (one copy per epoch)
+        k = present.sum(); m = present.to(per_class.dtype) / k.clamp_min(1)  # mean over the classes present
+        logc = self.identifier.counts.to(per_class.device).float().log()
+        e = self._epoch
+        e['id_loss'] = e['id_loss'] + (per_class * m).sum().double(); e['n'] = e['n'] + (k > 0).long()
+        e['ratio'] = e['ratio'] + torch.where(present, per_class / logc, torch.zeros_like(per_class)).mul(m).sum().double()
 
 @patch
 def epoch_metrics(self:ASIF) -> dict:
     "Mean identification loss, its ratio to log N_c, and the reversal strength"
-    e, n = self._epoch, max(self._epoch['n'], 1)
-    r = dict(id_loss=e['id_loss'] / n, id_loss_over_log_nc=e['ratio'] / n)
+    e = self._epoch; n = max(int(e['n']), 1)
+    r = dict(id_loss=float(e['id_loss']) / n, id_loss_over_log_nc=float(e['ratio']) / n)
     if self.reversal == 'dgr': r['dgr_lambda_mean'] = float(self.identifier.dgr.lambdas.mean())
     if self.reversal == 'dann': r['dann_lambda'] = float(self.identifier.dann_lambda)
     self._epoch = dict(id_loss=0., n=0, ratio=0.)

@@ -241,9 +241,11 @@ class Learner:
                  channels_last:bool=False, # model and input batches in `torch.channels_last` memory format (same math, other kernels)
                  autocast:str|None=None, # 'bf16': each step's forward pass and loss, and evaluation, under `torch.autocast` in bfloat16 (changes results)
                  compile:bool=False, # `torch.compile` the model's forward pass (features and head), in training and evaluation
+                 check_finite:str='auto', # when a non-finite loss or gradient is noticed: 'step' (at once), 'epoch' (no host sync per step), 'auto' (step on the CPU, else epoch)
                 ):
         if train is None: raise ValueError("Learner needs a training set")
         if why := _speed_error(channels_last, autocast, compile): raise ValueError(f"Learner: {why}")
+        if check_finite not in ('auto', 'step', 'epoch'): raise ValueError(f"Learner: check_finite={check_finite!r}: choose 'auto', 'step' or 'epoch'")
         self.model, self.method = model, method or Method()
         self.train, self.val, self.test = train, val, test
         self.lr, self.opt_name, self.wd, self.momentum, self.bs, self.seed = lr, opt, wd, momentum, bs, seed
@@ -266,6 +268,8 @@ class Learner:
         self.sample_losses = np.zeros((0, len(train)), dtype=np.float32)
         self._best_state, self._best_modules = None, None
         self.test_only_selected, self.bn_recalibrate = test_only_selected, bn_recalibrate
+        self.check_finite, self._first_bad = check_finite, None
+        self._defer_finite = check_finite == 'epoch' or (check_finite == 'auto' and self.device.type != 'cpu')
 
     def parameters(self) -> list[nn.Parameter]:
         "The model's parameters and those of the method's modules"
@@ -338,13 +342,26 @@ def _evaluate(self:Learner, ds, # a validation or test set
 def _check_finite(self:Learner, loss:torch.Tensor, # the step's loss
                   epoch:int, step:int, # where we are (epoch 0-based, step 1-based), for the message
                  ):
-    "Raise `TrainingDiverged` if the step's loss or the total norm of the gradients is NaN or infinite"
+    "Raise `TrainingDiverged` if the step's loss or the gradients' total norm is NaN or infinite (or, deferred, note the epoch's first such step)"
     vals = [loss.detach().float().sum()]
     gs = [p.grad for p in self.parameters() if p.grad is not None]
-    if gs: vals.append(torch.nn.utils.get_total_norm(gs).float().to(vals[0].device))
-    vals = torch.stack(vals).tolist()  # one device-to-host copy
-    for what, v in zip(('loss', 'gradient norm'), vals):
-        if not np.isfinite(v): raise _diverged(what, v, epoch, step)
+    vals.append(torch.nn.utils.get_total_norm(gs).float().to(vals[0].device) if gs else vals[0].new_zeros(()))
+    vals = torch.stack(vals)
+    if not self._defer_finite:
+        for what, v in zip(('loss', 'gradient norm'), vals.tolist()):  # one device-to-host copy
+            if not np.isfinite(v): raise _diverged(what, v, epoch, step)
+        return
+    bad = ~vals.isfinite()  # deferred: [step, which, value] of the epoch's first bad step, on the device
+    which = (~bad[0]).long().view(1)  # the loss first, as above
+    cand = torch.cat([vals.new_full((1,), step, dtype=torch.float64), which.double(), vals.gather(0, which).double()])
+    self._first_bad = torch.where((self._first_bad[0] == 0) & bad.any(), cand, self._first_bad)
+
+@patch
+def _raise_first_bad(self:Learner, epoch:int):
+    "Deferred check (`check_finite='epoch'`): raise the epoch's first non-finite step's `TrainingDiverged` (one host copy)"
+    if self._first_bad is None: return
+    (s, w, v), self._first_bad = self._first_bad.tolist(), None
+    if s > 0: raise _diverged(('loss', 'gradient norm')[int(w)], v, epoch, int(s))
 
 def _diverged(what:str, # 'loss' or 'gradient norm'
               v:float, epoch:int, step:int) -> TrainingDiverged:
@@ -382,18 +399,24 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
     losses = torch.full((n,), float('nan'), device=dev)
     tot_loss, correct, seen, t0 = torch.zeros((), dtype=torch.float64, device=dev), torch.zeros((), dtype=torch.long, device=dev), 0, time.time()
     order, step, kill, dist = epoch_order(n, self.seed, epoch), 0, getattr(self, '_kill', None), self.dist
-    for x, y, idx in self._train_batches(order) if dist is None else dist.batches(self.train, order, self.bs):  # data-parallel: this process's part
-        if dist is None and len(idx) < 2 and n > 1: continue  # BatchNorm cannot train on a batch of one
-        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-        with self._autocast_ctx(): loss, out = self.method.train_step(self, x, y, idx)  # (`backward` leaves autocast)
-        step += 1
-        self._check_finite(loss, epoch, step)
-        with torch.no_grad():
-            logits = out.logits.detach().float()
-            losses[idx.to(dev, non_blocking=True)] = F.cross_entropy(logits, y, reduction='none')
-            correct += (logits.argmax(1) == y).sum(); seen += len(y)
-            tot_loss += loss.detach().float().double() * len(y)  # as `float(loss) * len(y)`, on the device
-        if kill == (epoch, step): os.kill(os.getpid(), signal.SIGKILL)  # testing hook, see `_kill_point`
+    self._first_bad = torch.zeros(3, dtype=torch.float64, device=dev) if self._defer_finite else None
+    try:
+        for x, y, idx in self._train_batches(order) if dist is None else dist.batches(self.train, order, self.bs):  # data-parallel: this process's part
+            if dist is None and len(idx) < 2 and n > 1: continue  # BatchNorm cannot train on a batch of one
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            with self._autocast_ctx(): loss, out = self.method.train_step(self, x, y, idx)  # (`backward` leaves autocast)
+            step += 1
+            self._check_finite(loss, epoch, step)
+            with torch.no_grad():
+                logits = out.logits.detach().float()
+                losses[idx.to(dev, non_blocking=True)] = F.cross_entropy(logits, y, reduction='none')
+                correct += (logits.argmax(1) == y).sum(); seen += len(y)
+                tot_loss += loss.detach().float().double() * len(y)  # as `float(loss) * len(y)`, on the device
+            if kill == (epoch, step): os.kill(os.getpid(), signal.SIGKILL)  # testing hook, see `_kill_point`
+    except Exception:
+        self._raise_first_bad(epoch)  # deferred: a non-finite step earlier in the epoch is the cause to report
+        raise
+    self._raise_first_bad(epoch)
     losses, tot_loss, correct = losses.cpu().numpy(), float(tot_loss), int(correct)
     if dist is not None: losses, tot_loss, correct, seen = dist.reduce_epoch(losses, tot_loss, correct, seen)  # every process's samples
     rec = dict(epoch=epoch, train_loss=tot_loss / max(seen, 1), train_acc=correct / max(seen, 1), train_ce=float(np.nanmean(losses)))

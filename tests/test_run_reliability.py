@@ -256,3 +256,27 @@ def test_nan_stops_the_run_and_records_it(kind, what, tmp_path):
     assert [k for k in ck0 if k != 'method' and not same(ck[k], ck0[k])] == []  # 'method': the poison's step count
     # not reused: run again, it resumes from that checkpoint and fails at the same step
     with pytest.raises(TrainingDiverged, match='at epoch 1, step 3'): run_experiment(cfg, tmp_path, device='cpu', progress=False)
+
+class _BadAt(Method):
+    "CE, except at call `at`: a NaN loss ('loss') or a finite loss with a NaN gradient ('grad': 0 x the slope of sqrt at 0)"
+    def __init__(self, at, kind): self.n, self.at, self.kind = 0, at, kind
+    def loss(self, out, y, idx):
+        self.n += 1; l = F.cross_entropy(out.logits, y)
+        if self.n != self.at: return l
+        if self.kind == 'loss': return l * float('nan')
+        s = out.logits.sum(); return l + 0 * (s - s.detach()).sqrt()
+
+@pytest.mark.parametrize('kind,what', [('loss', 'loss (nan)'), ('grad', 'gradient norm (nan)')])
+def test_deferred_finite_check_names_the_same_step(kind, what):
+    "check_finite='epoch' (no host sync per step; the GPU default) stops with the same epoch, step and value as 'step'"
+    from noisy_nbdev.data import make_synthetic
+    from noisy_nbdev.models import get_model
+    from noisy_nbdev.train import Learner
+    tr = make_synthetic(256, seed=0); per_epoch = 4  # 256 / 64
+    msgs = {}
+    for mode in ('step', 'epoch'):
+        torch.manual_seed(0)
+        l = Learner(get_model('mlp', 10, in_channels=tr.xf.shape[1]), _BadAt(per_epoch + 3, kind), tr, bs=64, progress=False, device='cpu', check_finite=mode)
+        with pytest.raises(TrainingDiverged) as e: l.fit(3)
+        msgs[mode] = str(e.value)
+    assert msgs['step'] == msgs['epoch'] and f'non-finite {what} at epoch 1, step 3' in msgs['step'], msgs
