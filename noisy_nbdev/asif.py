@@ -133,14 +133,17 @@ class PrivateHeads(nn.Module):
             n = torch.bincount(y, minlength=C)
             nf = n.clamp_min(1).to(h.dtype)[:, None]
             mean = h.new_zeros(C, self.width).index_add_(0, y, h) / nf
-            var = h.new_zeros(C, self.width).index_add_(0, y, (h - mean[y]) ** 2) / nf
+            var = h.new_zeros(C, self.width).index_add_(0, y, (h - mean.index_select(0, y)) ** 2) / nf
             with torch.no_grad():
                 upd = (n >= 2)[:, None]
                 unbiased = var * (nf / (nf - 1).clamp_min(1))
                 self.running_mean.copy_(torch.where(upd, (1 - self.momentum) * self.running_mean + self.momentum * mean, self.running_mean))
                 self.running_var.copy_(torch.where(upd, (1 - self.momentum) * self.running_var + self.momentum * unbiased, self.running_var))
         else: mean, var = self.running_mean, self.running_var
-        return (h - mean[y]) * torch.rsqrt(var[y] + self.eps) * self.bn_weight[y] + self.bn_bias[y]
+        # index_select, not `t[y]`: the gradient of `t[y]` sums repeated rows with index_put_(accumulate=True), in an order
+        # that varies from run to run on more than one CPU thread; index_select's (index_add_) does not
+        pick = lambda t: t.index_select(0, y)
+        return (h - pick(mean)) * torch.rsqrt(pick(var) + self.eps) * pick(self.bn_weight) + pick(self.bn_bias)
 
     def forward(self, h:torch.Tensor, # (B, width) after the reversal layer
                 y:torch.Tensor, # (B,) classes

@@ -280,3 +280,23 @@ def test_deferred_finite_check_names_the_same_step(kind, what):
         with pytest.raises(TrainingDiverged) as e: l.fit(3)
         msgs[mode] = str(e.value)
     assert msgs['step'] == msgs['epoch'] and f'non-finite {what} at epoch 1, step 3' in msgs['step'], msgs
+
+def test_seeded_runs_repeat_exactly_on_two_threads():
+    """The same seeded run twice in one process with 2 torch threads gives the same history bit for bit (ASIF's
+    per-class BatchNorm used `t[y]`, whose gradient sums repeated rows in a thread-dependent order: it did not)"""
+    from noisy_nbdev.asif import ASIF
+    from noisy_nbdev.limit import LIMIT
+    from noisy_nbdev.data import make_synthetic
+    from noisy_nbdev.models import get_model
+    from noisy_nbdev.train import Learner
+    tr, threads = make_synthetic(400, seed=0), torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for make in (ASIF, LIMIT, Method):
+            hist = []
+            for _ in range(3):
+                torch.manual_seed(0)
+                l = Learner(get_model('mlp', 10, in_channels=tr.xf.shape[1]), make(), tr, bs=64, progress=False, device='cpu', seed=0)
+                l.fit(2); hist.append([{k: v for k, v in h.items() if k != 'time'} for h in l.history])
+            assert hist[0] == hist[1] == hist[2], (make.__name__, [[h['train_loss'] for h in x] for x in hist])
+    finally: torch.set_num_threads(threads)
