@@ -352,6 +352,7 @@ def _check_finite(self:Learner, loss:torch.Tensor, # the step's loss
             if not np.isfinite(v): raise _diverged(what, v, epoch, step)
         return
     bad = ~vals.isfinite()  # deferred: [step, which, value] of the epoch's first bad step, on the device
+    if self._first_bad is None: self._first_bad = vals.new_zeros(3, dtype=torch.float64)  # called outside `_fit_epoch`
     which = (~bad[0]).long().view(1)  # the loss first, as above
     cand = torch.cat([vals.new_full((1,), step, dtype=torch.float64), which.double(), vals.gather(0, which).double()])
     self._first_bad = torch.where((self._first_bad[0] == 0) & bad.any(), cand, self._first_bad)
