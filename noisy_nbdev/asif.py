@@ -18,9 +18,9 @@ from .losses import ce_loss, gce_loss, phuber_ce_loss
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['CLS_LOSSES', 'ASIF_CONFIGS', 'class_ids', 'scale_grad', 'GradientReversal', 'dann_lambda', 'dgr_lambda',
-           'DynamicGradientReversal', 'PrivateHeads', 'Identifier', 'identification_loss', 'class_weights', 'CodeCE',
-           'ASIF', 'asif_config', 'asif_as_in_code']
+__all__ = ['CLS_LOSSES', 'ASIF_CONFIGS', 'class_ids', 'class_counts', 'scale_grad', 'GradientReversal', 'dann_lambda',
+           'dgr_lambda', 'DynamicGradientReversal', 'PrivateHeads', 'Identifier', 'identification_loss',
+           'class_weights', 'CodeCE', 'ASIF', 'asif_config', 'asif_as_in_code']
 
 # %% ../nbs/05_asif.ipynb #35804e67
 def class_ids(labels:np.ndarray|torch.Tensor, # observed (noisy) labels of the training set, ints in 0..C-1
@@ -38,6 +38,13 @@ def class_ids(labels:np.ndarray|torch.Tensor, # observed (noisy) labels of the t
     ids = torch.empty_like(y)
     ids[order] = torch.arange(len(y)) - start[y[order]]
     return ids, counts
+
+def class_counts(y:torch.Tensor, # (B,) labels in 0..C-1
+                 num_classes:int, # C
+                ) -> torch.Tensor:
+    "Samples per class, as `torch.bincount(y, minlength=C)`, but without reading y's maximum back to the host"
+    return y.new_zeros(num_classes).scatter_add_(0, y, torch.ones_like(y))
+
 
 # %% ../nbs/05_asif.ipynb #8050a8d8
 class _ScaleGrad(torch.autograd.Function):
@@ -130,7 +137,7 @@ class PrivateHeads(nn.Module):
     def _bn(self, h, y):
         C = len(self.counts)
         if self.training:
-            n = torch.bincount(y, minlength=C)
+            n = class_counts(y, C)
             nf = n.clamp_min(1).to(h.dtype)[:, None]
             mean = h.new_zeros(C, self.width).index_add_(0, y, h) / nf
             var = h.new_zeros(C, self.width).index_add_(0, y, (h - mean.index_select(0, y)) ** 2) / nf
@@ -151,7 +158,7 @@ class PrivateHeads(nn.Module):
         "(B, max N_c) identification logits of each sample's own class head; ids >= N_c masked to -inf"
         z = self.drop(F.relu(self._bn(h, y)))
         C, B = len(self.counts), len(y)
-        n = torch.bincount(y, minlength=C)
+        n = class_counts(y, C)
         order = torch.argsort(y, stable=True); ys = y[order]
         pos = torch.arange(B, device=y.device) - (torch.cumsum(n, 0) - n)[ys]
         packed = z.new_zeros(C, int(n.max()), self.width)
@@ -206,7 +213,7 @@ def identification_loss(logits:torch.Tensor, # (B, max N_c) identifier logits (m
     "Eq. 1's identification term (1/C) sum_c (n_c/B) L_c, with the per-class losses L_c and which classes count"
     if norm not in ('classes', 'heads', 'batch'): raise ValueError(f"norm must be 'classes', 'heads' or 'batch', got {norm!r}")
     ce = F.cross_entropy(logits, ids, reduction='none')
-    n = torch.bincount(y, minlength=num_classes)
+    n = class_counts(y, num_classes)  # (bincount sizes its output from y's maximum: a host sync per step on a GPU)
     present = n >= 2
     keep = present[y]
     per_class = ce.new_zeros(num_classes).index_add_(0, y, ce * keep) / n.clamp_min(1)

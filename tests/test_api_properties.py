@@ -424,3 +424,12 @@ def test_run_config_bad_values_are_named_before_anything_is_written(bad, name, t
         run_experiment(RunConfig(**dict(dict(dataset='synthetic', train_size=200, test_size=100, epochs=1), **bad)), out=tmp_path, progress=False)
     assert name in str(e.value), str(e.value)
     assert not any(tmp_path.iterdir()), list(tmp_path.iterdir())
+
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=300))
+@settings(max_examples=60, deadline=None)
+def test_class_counts_is_bincount(labels):
+    "ASIF's sync-free class counts equal torch.bincount's for any labels in 0..C-1"
+    import torch
+    from noisy_nbdev.asif import class_counts
+    y = torch.tensor(labels)
+    assert torch.equal(class_counts(y, 10), torch.bincount(y, minlength=10))
