@@ -217,6 +217,7 @@ def _fit_epoch(self:MemberGroup, epoch:int) -> tuple[dict[int, dict], dict[int, 
         for mod in _module_list(l): mod.train()
     n, bs, dev, t0, M = len(ls[0].train), ls[0].bs, self.device, time.time(), len(ls)
     orders = [epoch_order(n, l.seed, epoch) for l in ls]
+    orders_d = torch.stack(orders).to(dev)  # once per epoch: a copy from pageable memory per step would make the GPU's stream wait
     data = [l._train_on_device() for l in ls]  # each member's training set on the device, copied once
     # what an epoch accumulates stays on the device: one copy to the host at its end
     losses = torch.full((M, n), float('nan'), device=dev)
@@ -225,7 +226,7 @@ def _fit_epoch(self:MemberGroup, epoch:int) -> tuple[dict[int, dict], dict[int, 
     for s in range(0, n, bs):
         idx = [o[s:s+bs] for o in orders]
         if len(idx[0]) < 2 and n > 1: continue  # BatchNorm cannot train on a batch of one
-        di = torch.stack(idx).to(dev, non_blocking=True)
+        di = orders_d[:, s:s+bs]
         x = torch.stack([xd[b] for (xd, _), b in zip(data, di)]); y = torch.stack([yd[b] for (_, yd), b in zip(data, di)])
         member_losses, outs = self._forward_losses(x, y, idx)
         if self.mode == 'vmap':

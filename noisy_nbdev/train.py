@@ -386,9 +386,10 @@ def _train_batches(self:Learner, order:torch.Tensor, # the epoch's order of the 
     "The epoch's `(x, y, idx)` batches; an in-memory data set is copied to the device once and its batches gathered there"
     if not isinstance(self.train, TensorData): yield from _batches(self.train, order, self.bs); return
     xd, yd = self._train_on_device()
+    od = order.to(self.device)  # once per epoch: a copy from pageable memory per step would make the GPU's stream wait
     for i in range(0, len(order), self.bs):
-        b = order[i:i+self.bs]; bd = b.to(self.device, non_blocking=True)
-        yield xd[bd], yd[bd], b
+        bd = od[i:i+self.bs]
+        yield xd[bd], yd[bd], order[i:i+self.bs]
 
 # %% ../nbs/03_train.ipynb #8ef07e93
 @patch
@@ -401,8 +402,11 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
     tot_loss, correct, seen, t0 = torch.zeros((), dtype=torch.float64, device=dev), torch.zeros((), dtype=torch.long, device=dev), 0, time.time()
     order, step, kill, dist = epoch_order(n, self.seed, epoch), 0, getattr(self, '_kill', None), self.dist
     self._first_bad = torch.zeros(3, dtype=torch.float64, device=dev) if self._defer_finite else None
+    od, pos = (order.to(dev), 0) if dist is None else (None, 0)  # the batches are consecutive slices of `order`
     try:
         for x, y, idx in self._train_batches(order) if dist is None else dist.batches(self.train, order, self.bs):  # data-parallel: this process's part
+            if dist is None: idx_d, pos = od[pos:pos + len(idx)], pos + len(idx)  # the batch's items, already on the device
+            else: idx_d = idx.to(dev, non_blocking=True)
             if dist is None and len(idx) < 2 and n > 1: continue  # BatchNorm cannot train on a batch of one
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             with self._autocast_ctx(): loss, out = self.method.train_step(self, x, y, idx)  # (`backward` leaves autocast)
@@ -410,7 +414,7 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
             self._check_finite(loss, epoch, step)
             with torch.no_grad():
                 logits = out.logits.detach().float()
-                losses[idx.to(dev, non_blocking=True)] = F.cross_entropy(logits, y, reduction='none')
+                losses[idx_d] = F.cross_entropy(logits, y, reduction='none')
                 correct += (logits.argmax(1) == y).sum(); seen += len(y)
                 tot_loss += loss.detach().float().double() * len(y)  # as `float(loss) * len(y)`, on the device
             if kill == (epoch, step): os.kill(os.getpid(), signal.SIGKILL)  # testing hook, see `_kill_point`
