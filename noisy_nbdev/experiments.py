@@ -183,8 +183,11 @@ def _flat(spec:RunSpec, res:dict|None, path:Path) -> dict:
     for sel, pre in (('best_val', 'best_val_'), ('last', 'last_'), ('oracle_best_test', 'oracle_')):
         for k, v in (res.get(sel) or {}).items(): r[pre + k] = v
     r['train_noise_rate'] = (res.get('noise') or {}).get('train_rate')
-    try: r.update({f"cost_{k}": v for k, v in json.loads((path/'config.json').read_text()).get('resources', {}).items()})
-    except (OSError, ValueError): pass
+    try: meta = json.loads((path/'config.json').read_text())
+    except (OSError, ValueError): meta = {}
+    r.update({f"cost_{k}": v for k, v in meta.get('resources', {}).items()})
+    if hw := meta.get('hardware'):  # where it ran: runs on other hardware round differently, so a rerun can differ
+        r.update(hardware=f"{hw.get('gpu') or hw.get('cpu')} ({hw.get('device')})", torch_version=hw.get('torch'))
     try: r.update(json.loads((path/'analyses.json').read_text()))
     except (OSError, ValueError): pass
     return r

@@ -17,7 +17,7 @@ def test_finished_rows_survive_and_differences_are_named():
     m, notes = cr.merge_runs(new, old)
     assert list(m.run) == ['a', 'b', 'c', 'gone']
     assert list(m.done) == [True, True, True, True] and list(m.best_val_test_acc) == [0.9, 0.7, 0.6, 0.5]
-    assert any('b: best_val_test_acc 0.8 (file) -> 0.7 (runs)' in n for n in notes), notes
+    assert any('b: best_val_test_acc 0.8 (file, hardware not recorded) -> 0.7 (runs, hardware not recorded)' in n for n in notes), notes
     assert not any('cost' in n for n in notes)  # wall times are not compared
     assert any('1 row(s) of runs the declaration no longer has: kept (gone)' in n for n in notes), notes
     m2, _ = cr.merge_runs(new, old, drop_stale=True)

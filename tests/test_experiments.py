@@ -39,6 +39,8 @@ def test_a_real_run_comes_back_as_a_table(tmp_path):
     res = {s.cfg.run_name(): run_experiment(s.cfg, tmp_path, device='cpu', progress=False) for s in specs[:5]}  # one MAE seed left out
     runs = collect(exp, tmp_path, 'local')
     assert runs.done.tolist() == [True] * 5 + [False]
+    from noisy_nbdev.train import machine_info
+    assert runs.hardware[:5].tolist() == [f"{machine_info('cpu')['cpu']} (cpu)"] * 5 and runs.hardware[5:].isna().all()  # where each ran
     ch = select(runs).set_index('row')
     assert json.loads(ch.loc['MAE'].hp) == {'lr': 0.001} and not ch.loc['MAE'].complete  # the unfinished point cannot win
     summ = summarise(exp, runs).set_index('row')

@@ -19,6 +19,11 @@ ID = ['row', 'cell', 'hp', 'seed']
 def _write(df:pd.DataFrame, f:Path):
     tmp = f.with_suffix('.tmp'); df.to_csv(tmp, index=False); os.replace(tmp, f)
 
+def _hw(row:dict) -> str:
+    "Where a row's run ran (rows collected before 2026-12-07 do not say)"
+    h = row.get('hardware')
+    return h if isinstance(h, str) else 'hardware not recorded'
+
 def merge_runs(new:pd.DataFrame, old:pd.DataFrame|None, drop_stale:bool=False) -> tuple[pd.DataFrame, list[str]]:
     "`new` (collect's frame) with each run that is finished only in `old` taken from `old`; notes on what differs"
     if old is None or not len(old): return new, []
@@ -30,7 +35,7 @@ def merge_runs(new:pd.DataFrame, old:pd.DataFrame|None, drop_stale:bool=False) -
         if r['done'] and o is not None and bool(o['done']):
             for c in ('best_val_test_acc', 'last_test_acc', 'oracle_test_acc', 'best_val_epoch'):
                 if c in r and c in o and not (pd.isna(r[c]) and pd.isna(o[c])) and not np.isclose(float(r[c]), float(o[c]), atol=1e-9):
-                    notes.append(f"{r['run']}: {c} {o[c]} (file) -> {r[c]} (runs)")
+                    notes.append(f"{r['run']}: {c} {o[c]} (file, {_hw(o)}) -> {r[c]} (runs, {_hw(r)})")
         rows.append(r)
     stale = [n for n in oldd.index if n not in set(new.run)]
     if stale:
