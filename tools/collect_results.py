@@ -8,6 +8,7 @@ and the two are compared: runs are seeded and deterministic, so a difference in 
 named, unless `--drop-stale`.
 
 Usage: python tools/collect_results.py EXPERIMENT [EXPERIMENT ...] [--out runs] [--profile local] [--results DIR] [--dry-run]
+       python tools/collect_results.py EXPERIMENT --profile paper --from-csv RETURNED.csv   (a GPU session's file)
 """
 import argparse, os, sys
 from pathlib import Path
@@ -57,6 +58,7 @@ def main():
     p.add_argument('experiments', nargs='+'); p.add_argument('--out', default='runs'); p.add_argument('--profile', default='local')
     p.add_argument('--drop-stale', action='store_true'); p.add_argument('--dry-run', action='store_true', help='print, write nothing')
     p.add_argument('--results', default=str(RESULTS), help='folder of the result files (default: nbs/results)')
+    p.add_argument('--from-csv', default=None, help="merge this result file (e.g. one a GPU session returned) instead of run folders; one experiment")
     a = p.parse_args()
     res = Path(a.results); res.mkdir(parents=True, exist_ok=True)
     from noisy_nbdev.sweep import load_declarations
@@ -66,14 +68,15 @@ def main():
         if name not in exps: sys.exit(f"unknown experiment {name!r}")
         f = res/f"{name}_{a.profile}.csv"
         old = pd.read_csv(f) if f.exists() else None
-        new = collect(name, a.out, a.profile)
+        if a.from_csv and len(a.experiments) > 1: sys.exit("--from-csv takes one experiment")
+        new = pd.read_csv(a.from_csv) if a.from_csv else collect(name, a.out, a.profile)
         merged, notes = merge_runs(new, old, a.drop_stale)
         n_old = int(old.done.sum()) if old is not None else 0
-        print(f"{name}: {int(new.done.sum())} finished in {a.out}/, {n_old} in {f.name}, {int(merged.done.sum())}/{len(merged)} after merging")
+        print(f"{name}: {int(new.done.sum())} finished in {a.from_csv or a.out + '/'}, {n_old} in {f.name}, {int(merged.done.sum())}/{len(merged)} after merging")
         for n in notes: print('  ' + n)
         if not a.dry_run: _write(merged, f)
         fc = res/f"{name}_{a.profile}_curves.csv"
-        if fc.exists():
+        if fc.exists() and not a.from_csv:
             oldc = pd.read_csv(fc)
             fields = {k for s in expand(name, a.profile) for k in s.cell}  # collect_curves adds the cell's fields itself
             cols = [c for c in oldc.columns if c not in {*ID, 'epoch', *fields}]
