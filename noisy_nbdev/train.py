@@ -382,11 +382,12 @@ def _train_on_device(self:Learner) -> tuple[torch.Tensor, torch.Tensor]:
 
 @patch
 def _train_batches(self:Learner, order:torch.Tensor, # the epoch's order of the training items
+                   order_d:torch.Tensor|None=None, # the same order on the learner's device, if the caller has it
                   ):
     "The epoch's `(x, y, idx)` batches; an in-memory data set is copied to the device once and its batches gathered there"
     if not isinstance(self.train, TensorData): yield from _batches(self.train, order, self.bs); return
     xd, yd = self._train_on_device()
-    od = order.to(self.device)  # once per epoch: a copy from pageable memory per step would make the GPU's stream wait
+    od = order.to(self.device) if order_d is None else order_d  # once per epoch: a copy from pageable memory per step would make the GPU's stream wait
     for i in range(0, len(order), self.bs):
         bd = od[i:i+self.bs]
         yield xd[bd], yd[bd], order[i:i+self.bs]
@@ -404,7 +405,7 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
     self._first_bad = torch.zeros(3, dtype=torch.float64, device=dev) if self._defer_finite else None
     od, pos = (order.to(dev), 0) if dist is None else (None, 0)  # the batches are consecutive slices of `order`
     try:
-        for x, y, idx in self._train_batches(order) if dist is None else dist.batches(self.train, order, self.bs):  # data-parallel: this process's part
+        for x, y, idx in self._train_batches(order, od) if dist is None else dist.batches(self.train, order, self.bs):  # data-parallel: this process's part
             if dist is None: idx_d, pos = od[pos:pos + len(idx)], pos + len(idx)  # the batch's items, already on the device
             else: idx_d = idx.to(dev, non_blocking=True)
             if dist is None and len(idx) < 2 and n > 1: continue  # BatchNorm cannot train on a batch of one
