@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .data import TensorData
 from .train import (Learner, Method, ModelOut, RunConfig, TrainingDiverged, RunLocked, epoch_order, default_device,
-                               lock_run, _finished, _start_run, _finish_run, _kill_point, _diverged, evaluate)
+                               lock_run, _finished, _start_run, _finish_run, _kill_point, _note_nonfinite, _first_errors, evaluate)
 
 # %% auto #0
 __all__ = ['GROUP_FIXED', 'group_key', 'MemberGroup', 'run_group']
@@ -199,15 +199,8 @@ def _check_members(self:MemberGroup, losses:list[torch.Tensor], # the members' l
     ls = [self.learners[i] for i in self.active]
     lv = torch.stack([lo.detach().float().sum() for lo in losses])
     gn = torch.stack([torch.nn.utils.get_total_norm([p.grad for p in l.parameters() if p.grad is not None]).float() for l in ls]).to(lv.device)
-    bad_l, bad = ~lv.isfinite(), ~(lv.isfinite() & gn.isfinite())
-    new = bad & (first[0] == 0)
-    first[0] = torch.where(new, float(step), first[0]); first[1] = torch.where(new, (~bad_l).double(), first[1])
-    first[2] = torch.where(new, torch.where(bad_l, lv, gn).double(), first[2])
+    _note_nonfinite(first, lv, gn, step)  # the single Learner's deferred check, for M runs
 
-def _member_errors(first:list[list[float]], epoch:int) -> dict[int, TrainingDiverged]:
-    "The `TrainingDiverged` of each member with a non-finite step in `first` (`Learner._check_finite`'s error)"
-    return {m: _diverged(('loss', 'gradient norm')[int(what)], float(v), epoch, int(step))
-            for m, (step, what, v) in enumerate(zip(*first)) if step}
 
 @patch
 def _fit_epoch(self:MemberGroup, epoch:int) -> tuple[dict[int, dict], dict[int, TrainingDiverged]]:
@@ -246,7 +239,7 @@ def _fit_epoch(self:MemberGroup, epoch:int) -> tuple[dict[int, dict], dict[int, 
             losses.scatter_(1, di, ce)
             correct += (logits.argmax(-1) == y).sum(1); seen += y.shape[1]
             tot += torch.stack([lo.detach().float() for lo in member_losses]).double() * y.shape[1]  # as `float(loss) * len(y)`
-    tot, correct, losses, failed = tot.tolist(), correct.tolist(), losses.cpu().numpy(), _member_errors(first.tolist(), epoch)
+    tot, correct, losses, failed = tot.tolist(), correct.tolist(), losses.cpu().numpy(), _first_errors(first, epoch)
     recs = {}
     for m, l in enumerate(ls):
         if m in failed: continue

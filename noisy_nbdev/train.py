@@ -351,18 +351,29 @@ def _check_finite(self:Learner, loss:torch.Tensor, # the step's loss
         for what, v in zip(('loss', 'gradient norm'), vals.tolist()):  # one device-to-host copy
             if not np.isfinite(v): raise _diverged(what, v, epoch, step)
         return
-    bad = ~vals.isfinite()  # deferred: [step, which, value] of the epoch's first bad step, on the device
-    if self._first_bad is None: self._first_bad = vals.new_zeros(3, dtype=torch.float64)  # called outside `_fit_epoch`
-    which = (~bad[0]).long().view(1)  # the loss first, as above
-    cand = torch.cat([vals.new_full((1,), step, dtype=torch.float64), which.double(), vals.gather(0, which).double()])
-    self._first_bad = torch.where((self._first_bad[0] == 0) & bad.any(), cand, self._first_bad)
+    if self._first_bad is None: self._first_bad = vals.new_zeros(3, 1, dtype=torch.float64)  # called outside `_fit_epoch`
+    _note_nonfinite(self._first_bad, vals[:1], vals[1:], step)  # deferred: on the device
 
 @patch
 def _raise_first_bad(self:Learner, epoch:int):
     "Deferred check (`check_finite='epoch'`): raise the epoch's first non-finite step's `TrainingDiverged` (one host copy)"
     if self._first_bad is None: return
-    (s, w, v), self._first_bad = self._first_bad.tolist(), None
-    if s > 0: raise _diverged(('loss', 'gradient norm')[int(w)], v, epoch, int(s))
+    errs, self._first_bad = _first_errors(self._first_bad, epoch), None
+    if errs: raise errs[0]
+
+def _note_nonfinite(first:torch.Tensor, # (3, M) float64 on the device: step, what (0 loss, 1 gradient norm), value of each run's first non-finite step (step 0: none yet)
+                    lv:torch.Tensor, gn:torch.Tensor, # (M,) the runs' loss sums and gradient norms after this step
+                    step:int):
+    "Note in `first`, on the device (no copy to the host), the runs whose loss or gradient norm is not finite after `step`"
+    bad_l, bad = ~lv.isfinite(), ~(lv.isfinite() & gn.isfinite())
+    new = bad & (first[0] == 0)
+    first[0] = torch.where(new, float(step), first[0]); first[1] = torch.where(new, (~bad_l).double(), first[1])
+    first[2] = torch.where(new, torch.where(bad_l, lv, gn).double(), first[2])
+
+def _first_errors(first:torch.Tensor, epoch:int) -> dict[int, TrainingDiverged]:
+    "The `TrainingDiverged` of each run with a non-finite step noted in `first` (one copy to the host)"
+    return {m: _diverged(('loss', 'gradient norm')[int(what)], float(v), epoch, int(step))
+            for m, (step, what, v) in enumerate(zip(*first.tolist())) if step}
 
 def _diverged(what:str, # 'loss' or 'gradient norm'
               v:float, epoch:int, step:int) -> TrainingDiverged:
@@ -402,7 +413,7 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
     losses = torch.full((n,), float('nan'), device=dev)
     tot_loss, correct, seen, t0 = torch.zeros((), dtype=torch.float64, device=dev), torch.zeros((), dtype=torch.long, device=dev), 0, time.time()
     order, step, kill, dist = epoch_order(n, self.seed, epoch), 0, getattr(self, '_kill', None), self.dist
-    self._first_bad = torch.zeros(3, dtype=torch.float64, device=dev) if self._defer_finite else None
+    self._first_bad = torch.zeros(3, 1, dtype=torch.float64, device=dev) if self._defer_finite else None
     od, pos = (order.to(dev), 0) if dist is None else (None, 0)  # the batches are consecutive slices of `order`
     try:
         for x, y, idx in self._train_batches(order, od) if dist is None else dist.batches(self.train, order, self.bs):  # data-parallel: this process's part
