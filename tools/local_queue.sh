@@ -3,7 +3,8 @@
 # that a session that ends (and loses runs/, which is not committed) loses at most one chunk. Resumable: run it again.
 #   nohup bash tools/local_queue.sh >> logs/queue.log 2>&1 &
 # Then commit nbs/results/*.csv now and then (and rerender the notebooks that read them).
-# Each line of QUEUE: experiment | noisy-sweep options (--rows, --cells). Edit it as tables complete.
+# Each line of QUEUE: experiment | noisy-sweep options, ';' between options (--rows A,B;--cells rate=0.8). Edit it as
+# tables complete. An item with nothing to run is still collected (limit_detection_mnist reads limit_table1's runs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export NOISY_NBDEV_DATA="${NOISY_NBDEV_DATA:-$(cd .. && pwd)/shared/data}" MPLBACKEND=Agg
@@ -11,10 +12,12 @@ OUT="${OUT:-runs}"; JOBS="${JOBS:-2}"; CHUNK="${CHUNK:-6}"; RESULTS="${RESULTS:-
 QUEUE=(
   "limit_table1|--rows FW,MAE"
   "limit_table1|--rows CE + LN"
+  "limit_table1|--rows LIMIT_L -S,LIMIT_G -S,LIMIT_L +S,LIMIT_G +S;--cells rate=0.8"
+  "limit_table1|--rows LIMIT_L -S,LIMIT_G -S,LIMIT_L +S,LIMIT_G +S;--cells rate=0.0"
+  "limit_detection_mnist|"
+  "limit_table1|--rows LIMIT_L -S,LIMIT_G -S,LIMIT_L +S,LIMIT_G +S"
   "limit_table1|--rows DMI"
   "limit_table1|--rows Soft reg. (8)"
-  "limit_table1|--rows LIMIT_L -S,LIMIT_G -S"
-  "limit_table1|--rows LIMIT_L +S,LIMIT_G +S"
   "limit_cifar10_uniform|"
   "limit_cifar10_pair|"
   "limit_detection_cifar|"
@@ -22,10 +25,13 @@ QUEUE=(
 [ $# -gt 0 ] && QUEUE=("$@")   # or name the items: bash tools/local_queue.sh 'smoke|--rows GCE' ...
 for item in "${QUEUE[@]}"; do
   exp="${item%%|*}"; opts="${item#*|}"
-  args=(); if [ -n "$opts" ]; then flag="${opts%% *}"; val="${opts#* }"; args=("$flag" "$val"); fi
+  args=(); IFS=';' read -ra parts <<< "$opts"
+  for o in "${parts[@]}"; do [ -n "$o" ] && args+=("${o%% *}" "${o#* }"); done
   while true; do
     left=$(.venv/bin/noisy-sweep "$exp" --profile local --out "$OUT" --dry-run "${args[@]}" 2>/dev/null | grep -o 'to run: [0-9]*' | grep -o '[0-9]*$')
-    [ "${left:-0}" = 0 ] && break
+    if [ "${left:-0}" = 0 ]; then
+      .venv/bin/python tools/collect_results.py "$exp" --out "$OUT" --results "$RESULTS" 2>&1 | grep -v Warning; break
+    fi
     echo "=== $(date -u +%H:%M) $exp ${args[*]}: $left to run, next $CHUNK"
     line=$(.venv/bin/noisy-sweep "$exp" --profile local --jobs "$JOBS" --out "$OUT" --quiet --max-runs "$CHUNK" "${args[@]}" | grep -a '^sweep ')
     echo "$line"
