@@ -254,3 +254,20 @@ def test_docs_site(chromium, server, tmp_path):
     assert not problems, f'{len(problems)} problems:\n' + '\n'.join(problems[:60])
     assert n_links > 100 and len(seen) == len(pages)
     print(f'{len(seen)} pages, {n_links} internal links, {sum(len(i["imgs"]) for i in seen.values())} images checked')
+
+
+# pandas shortens what it renders: a cell longer than `display.max_colwidth` (50) ends in '...', and a frame with more
+# rows or columns than `display.max_rows` / `max_columns` gets a '...' row or column. A reader of the site then sees
+# neither the claim being checked nor the numbers. This reads the committed outputs (what the site shows), no browser.
+_CUT_CELL = re.compile(r'<td>([^<]{44,})\.\.\.</td>')
+_ELIDED = re.compile(r'<t[dh][^>]*>\.\.\.</t[dh]>')
+
+def test_rendered_tables_are_not_cut():
+    cut = []
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        for i, cell in enumerate(json.loads(nb.read_text())['cells']):
+            for out in cell.get('outputs', []):
+                html = ''.join(out.get('data', {}).get('text/html', ''))
+                cut += [f'{nb.name} cell {i}: a cell cut short: {m[:60]!r}...' for m in _CUT_CELL.findall(html)]
+                if _ELIDED.search(html): cut.append(f'{nb.name} cell {i}: rows or columns left out ("...")')
+    assert not cut, f'{len(cut)} cut tables (pd.set_option("display.max_colwidth", None), or show fewer rows):\n' + '\n'.join(cut[:30])
