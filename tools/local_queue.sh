@@ -4,7 +4,8 @@
 #   nohup bash tools/local_queue.sh >> logs/queue.log 2>&1 &
 # Then commit nbs/results/*.csv now and then (and rerender the notebooks that read them).
 # Each line of QUEUE: experiment | noisy-sweep options, ';' between options (--rows A,B;--cells rate=0.8). Edit it as
-# tables complete. An item with nothing to run is still collected (limit_detection_mnist reads limit_table1's runs).
+# tables complete. An item with nothing to train still gets its analyses and is collected (limit_detection_mnist reads
+# limit_table1's runs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export NOISY_NBDEV_DATA="${NOISY_NBDEV_DATA:-$(cd .. && pwd)/shared/data}" MPLBACKEND=Agg
@@ -29,7 +30,8 @@ for item in "${QUEUE[@]}"; do
   for o in "${parts[@]}"; do [ -n "$o" ] && args+=("${o%% *}" "${o#* }"); done
   while true; do
     left=$(.venv/bin/noisy-sweep "$exp" --profile local --out "$OUT" --dry-run "${args[@]}" 2>/dev/null | grep -o 'to run: [0-9]*' | grep -o '[0-9]*$')
-    if [ "${left:-0}" = 0 ]; then
+    if [ "${left:-0}" = 0 ]; then   # nothing to train: the sweep still computes the analyses its finished runs lack
+      .venv/bin/noisy-sweep "$exp" --profile local --jobs "$JOBS" --out "$OUT" --quiet "${args[@]}" | grep -a '^sweep '
       .venv/bin/python tools/collect_results.py "$exp" --out "$OUT" --results "$RESULTS" 2>&1 | grep -v Warning; break
     fi
     echo "=== $(date -u +%H:%M) $exp ${args[*]}: $left to run, next $CHUNK"
