@@ -1,8 +1,9 @@
 """Step time of ASIF and of LIMIT relative to a CE step on the same model and batch, measured in one run.
 
-ASIF (issue target <= 1.15): ResNet-18 with the CIFAR stem, a CIFAR-shaped batch of 128, N_c = 5000 ids per class
-(CIFAR-10's 50k training images), the identifier at the authors' code's sizes (1024, 2048), the paper's dynamics.
-LIMIT (target <= 2.1): the classifier and a predictor of the same size, LIMIT_L -S.
+ASIF (issue target <= 1.10; `bench_identifier.py` measures its floor): ResNet-18 with the CIFAR stem, a CIFAR-shaped
+batch of 128, N_c = 5000 ids per class (CIFAR-10's 50k training images), the identifier at the authors' code's sizes
+(1024, 2048), the paper's dynamics.
+LIMIT (target <= 2.05): the classifier and a predictor of the same size, LIMIT_L -S.
 Steps are interleaved (CE, ASIF, LIMIT, CE, ...) so that load on a shared machine hits all alike; the ratio of medians
 is reported, with each method's minor page faults per step (a count: it does not depend on the machine's load).
 `--malloc tuned` calls `tune_malloc()` first (glibc reuses freed large buffers; 03_train); run it beside `--malloc default`.
