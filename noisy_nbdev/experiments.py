@@ -17,8 +17,8 @@ from .train import RunConfig, _finished
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'paper_numbers', 'Row', 'Profile', 'Experiment', 'RunSpec', 'cell_label', 'expand',
-           'register_experiment', 'get_experiment', 'collect', 'collect_curves', 'select', 'summarise', 'table',
-           'describe', 'Claim', 'check_claims']
+           'register_experiment', 'get_experiment', 'collect', 'collect_curves', 'load_results', 'select', 'summarise',
+           'table', 'describe', 'Claim', 'check_claims']
 
 # %% ../nbs/13_experiments.ipynb #ff5d51b8
 def paper_numbers(paper:str|None=None, # 'ASIF' or 'LIMIT' (default: both)
@@ -217,6 +217,23 @@ def collect_curves(exp:Experiment|str, # an experiment or its name
             rows.append(dict(row=s.row, cell=cell_label(s.cell), **s.cell, hp=json.dumps(s.hp, sort_keys=True), seed=s.seed,
                              epoch=h['epoch'], **{c: h.get(c) for c in columns}))
     return pd.DataFrame(rows, columns=None if rows else ['row', 'cell', 'hp', 'seed', 'epoch', *columns])  # no run finished: the columns still
+
+# %% ../nbs/13_experiments.ipynb #fd93eccd
+def load_results(exp:Experiment|str, # an experiment or its name
+                 profile:str='local', # the profile whose file to read
+                 results:str|Path='results', # the folder of the result files (`nbs/results` from the repository's root)
+                ) -> pd.DataFrame:
+    "`{results}/{name}_{profile}.csv` in the declaration's run order, checked against it; no file: every run unfinished"
+    exp = get_experiment(exp) if isinstance(exp, str) else exp
+    f = Path(results)/f"{exp.name}_{profile}.csv"
+    if not f.exists(): return collect(exp, Path(results)/'no run folders', profile)
+    runs, want = pd.read_csv(f), [s.cfg.run_name() for s in expand(exp, profile)]
+    missing, extra = [r for r in want if r not in set(runs.run)], [r for r in runs.run if r not in set(want)]
+    if missing or extra or len(runs) != len(want):
+        raise ValueError(f"{f} does not match {exp.name!r}'s declaration ({profile}): {len(missing)} declared run(s) missing "
+                         f"{missing[:2]}, {len(extra)} run(s) not declared {extra[:2]}, {len(runs)} lines for {len(want)} runs. "
+                         f"Rewrite it: python tools/collect_results.py {exp.name} --profile {profile} [--drop-stale]")
+    return runs.set_index('run').loc[want].reset_index()[runs.columns]
 
 # %% ../nbs/13_experiments.ipynb #66e53167
 def select(runs:pd.DataFrame, # `collect`'s frame

@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 from noisy_nbdev.experiments import (EXPERIMENTS, Experiment, Row, Profile, Claim, expand, collect, select, summarise,
-                                     table, describe, check_claims, collect_curves, paper_numbers, get_experiment, cell_label)
+                                     table, describe, check_claims, collect_curves, paper_numbers, get_experiment, cell_label,
+                                     load_results)
 from noisy_nbdev.train import run_experiment
 
 def test_paper_numbers_ship_with_the_package():
@@ -57,6 +58,15 @@ def test_a_real_run_comes_back_as_a_table(tmp_path):
     runs['an_score'] = [0.25, np.nan] + [0.5] * 4
     sa = summarise(exp, runs, metric='an_score').set_index('row')
     assert sa.loc['CE', 'seeds'] == 1 and sa.loc['CE', 'mean'] == pytest.approx(25.0) and 'nan' not in table(sa.reset_index()).to_string()
+    # the committed file read back: checked against the declaration, in its order, whatever the order on disk
+    res_dir = tmp_path/'results'; res_dir.mkdir()
+    assert not load_results(exp, 'local', res_dir).done.any()   # no file yet: every run unfinished
+    runs.iloc[::-1].to_csv(res_dir/'t_tiny_local.csv', index=False)
+    back = load_results(exp, 'local', res_dir)
+    assert back.run.tolist() == runs.run.tolist() and back.done.tolist() == runs.done.tolist()
+    assert summarise(exp, back).set_index('row').loc['CE', 'mean'] == pytest.approx(summ.loc['CE', 'mean'])
+    runs.iloc[1:].to_csv(res_dir/'t_tiny_local.csv', index=False)
+    with pytest.raises(ValueError, match=r"1 declared run\(s\) missing"): load_results(exp, 'local', res_dir)
     none = collect_curves(exp, tmp_path, 'local', where=lambda s: False, columns=('train_acc',))
     assert none.empty and list(none.columns) == ['row', 'cell', 'hp', 'seed', 'epoch', 'train_acc']  # readable back from a CSV
 
