@@ -6,11 +6,11 @@ export NOISY_NBDEV_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 
 .PHONY: test test-slow lint export docs
 
-test: lint       ## ruff (undefined names, unused imports), notebooks (nbdev-test, slow cells skipped), pytest
+test: lint       ## ruff (undefined names, unused imports), notebooks (tools/test_nbs.py, slow cells skipped), pytest
 	$(BIN)/python tools/test_nbs.py
 	$(BIN)/python -m pytest -q
 
-test-slow:       ## also the `#| slow` notebook cells and pytest's slow tests
+test-slow:       ## the notebooks with their `#| slow` cells (hours), and only pytest's slow tests: run after `make test`
 	$(BIN)/python tools/test_nbs.py --flags slow
 	$(BIN)/python -m pytest -q -m slow
 

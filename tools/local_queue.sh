@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local profiles that are not finished yet, in chunks, each chunk's results merged into nbs/results/ at once, so
 # that a session that ends (and loses runs/, which is not committed) loses at most one chunk. Resumable: run it again.
-#   nohup bash tools/local_queue.sh >> logs/queue.log 2>&1 &
+#   mkdir -p logs; nohup bash tools/local_queue.sh >> logs/queue.log 2>&1 &
 # Then commit nbs/results/*.csv now and then (and rerender the notebooks that read them).
 # Each line of QUEUE: experiment | noisy-sweep options, ';' between options (--rows A,B;--cells rate=0.8). Edit it as
 # tables complete. An item with nothing to train still gets its analyses and is collected (limit_detection_mnist reads
