@@ -8,7 +8,7 @@ Docs: https://noisy-nbdev.github.io/noisy_nbdev/experiments.html.md"""
 
 # %% ../nbs/13_experiments.ipynb #199ec7da
 from __future__ import annotations
-import itertools, json, math
+import itertools, json, math, os
 from dataclasses import dataclass, field, fields, replace, asdict
 from pathlib import Path
 import numpy as np
@@ -17,8 +17,8 @@ from .train import RunConfig, _finished
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'paper_numbers', 'Row', 'Profile', 'Experiment', 'RunSpec', 'cell_label', 'expand',
-           'register_experiment', 'get_experiment', 'collect', 'collect_curves', 'load_results', 'select', 'summarise',
-           'table', 'describe', 'Claim', 'check_claims']
+           'register_experiment', 'get_experiment', 'collect', 'collect_curves', 'load_results', 'merge_results',
+           'merge_curves', 'update_results', 'select', 'summarise', 'table', 'describe', 'Claim', 'check_claims']
 
 # %% ../nbs/13_experiments.ipynb #ff5d51b8
 def paper_numbers(paper:str|None=None, # 'ASIF' or 'LIMIT' (default: both)
@@ -234,6 +234,77 @@ def load_results(exp:Experiment|str, # an experiment or its name
                          f"{missing[:2]}, {len(extra)} run(s) not declared {extra[:2]}, {len(runs)} lines for {len(want)} runs. "
                          f"Rewrite it: python tools/collect_results.py {exp.name} --profile {profile} [--drop-stale]")
     return runs.set_index('run').loc[want].reset_index()[runs.columns]
+
+# %% ../nbs/13_experiments.ipynb #4f430214
+_RUN_ID = ['row', 'cell', 'hp', 'seed']
+
+def _hw(row:dict) -> str:
+    "Where a row's run ran (rows collected before 2026-12-07 do not say)"
+    h = row.get('hardware')
+    return h if isinstance(h, str) else 'hardware not recorded'
+
+def merge_results(new:pd.DataFrame, # `collect`'s frame (or a result file returned by another machine)
+                  old:pd.DataFrame|None, # the committed result file, or None
+                  drop_stale:bool=False, # drop rows of runs `new` does not have (default: keep and name them)
+                 ) -> tuple[pd.DataFrame, list[str]]:
+    "`new` with each run that is finished only in `old` taken from `old`; notes on what differs and what is stale"
+    if old is None or not len(old): return new, []
+    notes, rows, oldd = [], [], old.set_index('run')
+    for r in new.to_dict('records'):
+        o = oldd.loc[r['run']].to_dict() if r['run'] in oldd.index else None
+        if not r['done'] and o is not None and bool(o['done']): rows.append(dict(o, run=r['run'])); continue
+        if r['done'] and o is not None and bool(o['done']):
+            for c in ('best_val_test_acc', 'last_test_acc', 'oracle_test_acc', 'best_val_epoch'):
+                if c in r and c in o and not (pd.isna(r[c]) and pd.isna(o[c])) and not np.isclose(float(r[c]), float(o[c]), atol=1e-9):
+                    notes.append(f"{r['run']}: {c} {o[c]} (file, {_hw(o)}) -> {r[c]} (runs, {_hw(r)})")
+        rows.append(r)
+    stale = [n for n in oldd.index if n not in set(new.run)]
+    if stale:
+        notes.append(f"{len(stale)} row(s) of runs the declaration no longer has: {'dropped' if drop_stale else 'kept'} "
+                     f"({', '.join(stale[:3])}{' ...' if len(stale) > 3 else ''})")
+        if not drop_stale: rows += [dict(oldd.loc[n].to_dict(), run=n) for n in stale]
+    cols = list(dict.fromkeys([*old.columns, *new.columns]))  # the file's order first: a rerun changes only what changed
+    return pd.DataFrame(rows).reindex(columns=cols), notes
+
+def merge_curves(new:pd.DataFrame, # `collect_curves`' frame
+                 old:pd.DataFrame|None, # the committed curves file, or None
+                ) -> pd.DataFrame:
+    "The curves of the runs in `new`, plus `old`'s curves of runs (row, cell, grid point, seed) that `new` lacks"
+    if old is None or not len(old): return new
+    if not len(new): return old  # nothing here: the file as it is (a concat with an empty frame would turn ints into floats)
+    have = set(map(tuple, new[_RUN_ID].astype(str).values))
+    keep = old[[tuple(v) not in have for v in old[_RUN_ID].astype(str).values]]
+    return pd.concat([new, keep], ignore_index=True).reindex(columns=list(dict.fromkeys([*old.columns, *new.columns])))
+
+# %% ../nbs/13_experiments.ipynb #1419ef8d
+def _write_atomic(df:pd.DataFrame, f:Path):
+    tmp = f.with_suffix('.tmp'); df.to_csv(tmp, index=False); os.replace(tmp, f)
+
+def update_results(exp:Experiment|str, # an experiment or its name
+                   out:str|Path, # the parent folder of its run folders
+                   profile:str='local', # the profile that was run
+                   results:str|Path='results', # the folder of the result files (`nbs/results` from the repository's root)
+                   drop_stale:bool=False, # drop rows of runs the declaration no longer has
+                   dry_run:bool=False, # report, write nothing
+                   from_csv:str|Path|None=None, # merge this result file (e.g. one a GPU session returned) instead of the run folders
+                  ) -> list[str]:
+    "Collect `exp`'s runs into `{results}/{name}_{profile}.csv` (and its curves file, if there is one), losing no finished row; what happened, as lines"
+    exp = get_experiment(exp) if isinstance(exp, str) else exp
+    res = Path(results); res.mkdir(parents=True, exist_ok=True)
+    f, fc = res/f"{exp.name}_{profile}.csv", res/f"{exp.name}_{profile}_curves.csv"
+    old = pd.read_csv(f) if f.exists() else None
+    new = pd.read_csv(from_csv) if from_csv else collect(exp, out, profile)
+    merged, notes = merge_results(new, old, drop_stale)
+    lines = [f"{exp.name}: {int(new.done.sum())} finished in {from_csv or str(out) + '/'}, {int(old.done.sum()) if old is not None else 0} "
+             f"in {f.name}, {int(merged.done.sum())}/{len(merged)} after merging"] + ['  ' + n for n in notes]
+    if not dry_run: _write_atomic(merged, f)
+    if fc.exists() and not from_csv:
+        oldc = pd.read_csv(fc)
+        fields = {k for s in expand(exp, profile) for k in s.cell}  # collect_curves adds the cell's fields itself
+        newc = merge_curves(collect_curves(exp, out, profile, columns=tuple(c for c in oldc.columns if c not in {*_RUN_ID, 'epoch', *fields})), oldc)
+        lines.append(f"  curves: {len(oldc)} lines in {fc.name}, {len(newc)} after merging")
+        if not dry_run: _write_atomic(newc, fc)
+    return lines
 
 # %% ../nbs/13_experiments.ipynb #66e53167
 def select(runs:pd.DataFrame, # `collect`'s frame
