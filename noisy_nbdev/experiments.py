@@ -424,10 +424,14 @@ def check_claims(claims:list, # `Claim`s
             if s is None: return None
             m = s[(s.row == row) & (s.cell == c.cell)]
             return None if not len(m) else m.iloc[0]
+        if c.op not in ('beats', 'above', 'below') or (c.op == 'beats') != (c.other is not None) or (c.op != 'beats') != (c.value is not None):
+            raise ValueError(f"claim {c.text!r}: op {c.op!r} needs {'other' if c.op == 'beats' else 'value'} (and only that)")
         a, b = line(c.row), line(c.other) if c.op == 'beats' else None
         need = [x for x in ([a, b] if c.op == 'beats' else [a])]
         if s is None: why = f"no results of {c.experiment}"
-        elif any(x is None for x in need): why = f"{c.cell} is not in {c.experiment}'s results"
+        elif any(x is None for x in need):   # a results frame that lacks the row or cell: a typo, not a missing run
+            raise ValueError(f"claim {c.text!r}: {c.experiment}'s results have no line ({c.row if a is None else c.other!r}, {c.cell!r}); "
+                             f"rows {sorted(set(s.row))}, cells {list(dict.fromkeys(s.cell))}")
         elif any(not x.seeds or (seeds and x.seeds < seeds.get(c.experiment, 0)) for x in need): why = "not every seed has finished"
         elif any(not x.grid_complete for x in need): why = "its grid has not finished"
         else:
