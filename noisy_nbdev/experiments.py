@@ -53,6 +53,7 @@ class Profile:
     cells:dict|list|None=None # replaces the experiment's cells
     rows:list|None=None # labels of the rows to run (default: all)
     grids:dict=field(default_factory=dict) # row label -> grid replacing the row's grid
+    runs:dict=field(default_factory=dict) # row label -> settings over the row's `run` and `by` at this profile (e.g. a patience)
     substitution:str='' # every difference from the paper's protocol, in words
     hardware:str='' # what it is meant to run on, e.g. '2 CPU cores' or '1 GPU'
 
@@ -148,6 +149,7 @@ def expand(exp:Experiment|str, # an experiment or its name
                 d['method'] = row.method; mk.update(row.kwargs)
                 for f, vals in row.by.items():
                     if f in cell and cell[f] in vals: _apply(d, mk, vals[cell[f]])
+                _apply(d, mk, p.runs.get(row.label, {}))
                 _apply(d, mk, hp); d['seed'] = s
                 try: cfg = RunConfig(**d, method_kwargs=mk)
                 except (TypeError, ValueError) as e: raise ValueError(f"{exp.name} ({profile}), row {row.label!r}, {cell_label(cell)}, {hp}: {e}") from None
