@@ -32,7 +32,7 @@ def group_key(cfg:RunConfig, # a run
              ) -> tuple|None:
     "Runs with the same key can train as one `MemberGroup` (None: this run trains alone)"
     from noisy_nbdev.train import get_method, Method as _M
-    if cfg.channels_last or cfg.autocast or cfg.compile: return None  # the speed options are the single Learner's; a group does not apply them
+    if cfg.channels_last or cfg.autocast or cfg.compile or cfg.augment: return None  # the speed options and augmentation are the single Learner's; a group does not apply them
     try: m = get_method(cfg.method, **cfg.method_kwargs)
     except Exception: return None
     if type(m).train_step is not _M.train_step or type(m).step is not _M.step or type(m).optimizers is not _M.optimizers: return None
@@ -47,7 +47,7 @@ def _groupable(learners:list[Learner]) -> str|None:
     for l in learners:
         if type(l.method).train_step is not Method.train_step or type(l.method).step is not Method.step: return f"{l.method!r} has its own train_step or step"
         if getattr(l, 'dist', None) is not None: return "data-parallel training (noisy_nbdev.ddp) splits one run over processes: it does not group"
-        if l.channels_last or l.autocast or l.compile: return "the speed options (channels_last, autocast, compile) are applied by the single Learner, not by a group: such runs train alone"
+        if l.channels_last or l.autocast or l.compile or l.augment: return "the speed options (channels_last, autocast, compile) and augmentation are applied by the single Learner, not by a group: such runs train alone"
         if set(l.opts) != {'main'} or len(l.opts['main'].param_groups) != 1: return f"{l.method!r} has more than one optimiser or parameter group"
         if {id(p) for p in l.opts['main'].param_groups[0]['params']} != {id(p) for p in l.parameters()}: return f"{l.method!r}'s optimiser does not train exactly the learner's parameters"
         if not isinstance(l.train, TensorData) or (l.val is not None and not isinstance(l.val, TensorData)) or (l.test is not None and not isinstance(l.test, TensorData)):

@@ -328,8 +328,8 @@ register_experiment(Experiment(
 LIMIT_CIFAR_BASE = dict(dataset='cifar10', noise='symmetric', model='resnet34', bs=256, lr=1e-3, opt='adam', epochs=400,
                         patience=100, val_frac=0.2, test_only_selected=True)
 LIMIT_CIFAR_LOCAL = dict(dataset='fashion_mnist', model='limit_cnn', train_size=4000, val_size=2000, epochs=100, patience=25)
-LIMIT_CIFAR_PAPER_SUB = ("no data augmentation (the paper: random 28x28 crops padded back to 32x32 and horizontal flips; the "
-                         "code: RandomCrop(32, padding=4) and flips; RunConfig has no augmentation); CIFAR's own normalisation "
+LIMIT_CIFAR_PAPER_SUB = ("the paper's augmentation read as a random 28x28 crop centred in a 2-pixel black border, and flips "
+                         "(`augment='paper'`; the code pads by 4 and crops 32x32: `augment='code'`); CIFAR's own normalisation "
                          "statistics (the code: ImageNet's); the classifier's convolutions start from torchvision's "
                          "kaiming-normal, the predictor's from PyTorch's default (the code: the default for both). Patience 100 "
                          "for every row as App. B says (the code used 200 for most of its CIFAR LIMIT runs).")
@@ -352,10 +352,11 @@ def limit_cifar_profiles(local_cells:list|dict, # the local profile's cells (on 
                          stand_in:str, # what stands in for the paper's data, first in the substitution
                          paper_sub:str=LIMIT_CIFAR_PAPER_SUB, # the paper profile's differences
                          paper_patience:int|None=100, # the LIMIT rows' patience at the paper profile (App. B: 100; Clothing1M: none)
+                         paper_augment:str|None='paper', # the paper profile's augmentation (Sec. 4.2; Clothing1M's is not implemented)
                         ) -> dict:
     "The `paper` (1 GPU) and `local` (2 CPU cores) profiles of LIMIT's CIFAR / Clothing1M experiments, one seed each"
     lim = {r: dict(beta=[1.0, 10.0, 100.0]) for r in ('LIMIT_G', 'LIMIT_L', 'LIMIT_G + init', 'LIMIT_L + init')}
-    return dict(paper=Profile(seeds=1, hardware='1 GPU', substitution=paper_sub, runs={r: dict(patience=paper_patience) for r in lim}),
+    return dict(paper=Profile(seeds=1, hardware='1 GPU', substitution=paper_sub, base=dict(augment=paper_augment), runs={r: dict(patience=paper_patience) for r in lim}),
                 local=Profile(seeds=1, hardware='2 CPU cores', base=LIMIT_CIFAR_LOCAL, cells=local_cells,
                               grids={'DMI': dict(lr=[1e-3, 1e-4, 1e-5]), **lim}, substitution=stand_in + LIMIT_CIFAR_LOCAL_SUB))
 
@@ -398,7 +399,7 @@ register_experiment(Experiment(
                                   "(the runs of limit_cifar10_uniform's p = 0.4 column; 100 epochs instead of 30); ",
                                   paper_sub="no data augmentation (the paper: resize 256, random 224 crops, flips); ResNet-50 "
                                   "from random initialisation (pre-training not stated); noisy validation: 10k images of the noisy "
-                                  "training set; batch 256 (not stated; the code's).", paper_patience=None),
+                                  "training set; batch 256 (not stated; the code's).", paper_patience=None, paper_augment=None),
     notes="LIMIT Sec. 4.3; Figs. 3 and A5 rank the training images by the distance between predicted and CE gradients "
           "(`noisy_nbdev.limit.gradient_distance` on the best LIMIT run's predictor)."));
 

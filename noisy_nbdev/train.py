@@ -23,11 +23,12 @@ try: import fcntl  # POSIX file locks for run folders (see `lock_run`)
 except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['METHODS', 'AUTOCAST', 'DIST', 'NORMS', 'RESULT_FORMAT', 'ModelOut', 'Method', 'LossMethod', 'register_method',
-           'get_method', 'default_device', 'predict', 'evaluate', 'set_seed', 'epoch_order', 'Learner', 'select_epochs',
-           'atomic_write', 'RunFolderWarning', 'RunLocked', 'lock_run', 'TrainingDiverged', 'parse_norm', 'RunConfig',
-           'prepare_data', 'machine_info', 'peak_memory', 'ce_baseline', 'build_learner', 'run_experiment',
-           'tune_malloc', 'difficulty_scores', 'read_history', 'load_run', 'plot_history']
+__all__ = ['METHODS', 'AUGMENT', 'AUTOCAST', 'DIST', 'NORMS', 'RESULT_FORMAT', 'ModelOut', 'Method', 'LossMethod',
+           'register_method', 'get_method', 'default_device', 'predict', 'evaluate', 'set_seed', 'epoch_order',
+           'augment_batch', 'Learner', 'select_epochs', 'atomic_write', 'RunFolderWarning', 'RunLocked', 'lock_run',
+           'TrainingDiverged', 'parse_norm', 'RunConfig', 'prepare_data', 'machine_info', 'peak_memory', 'ce_baseline',
+           'build_learner', 'run_experiment', 'tune_malloc', 'difficulty_scores', 'read_history', 'load_run',
+           'plot_history']
 
 # %% ../nbs/03_train.ipynb #3a7146a4
 @dataclass
@@ -176,6 +177,27 @@ def epoch_order(n:int, # number of training items
     "The shuffled order of `n` training items in `epoch` of a run seeded with `seed`"
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
+# %% ../nbs/03_train.ipynb #4bd4c983
+AUGMENT = ('paper', 'code')
+
+def augment_batch(x:torch.Tensor, # (B, C, H, W) normalised images, on their device
+                  kind:str, # 'paper': a random (H-4) x (W-4) crop padded back to H x W; 'code': pad 4, random H x W crop
+                  pad_value:torch.Tensor, # (C,) the normalised value of a black pixel
+                  gen:torch.Generator, # on x's device: the batch's offsets and flips
+                 ) -> torch.Tensor:
+    "LIMIT Sec. 4.2's training augmentation of a batch: a random crop (as `kind` reads it) and a horizontal flip per image"
+    if kind not in AUGMENT: raise ValueError(f"augment={kind!r}: choose {', '.join(map(repr, AUGMENT))}")
+    B, C, H, W = x.shape
+    fill = pad_value.to(x).view(1, C, 1, 1)
+    if kind == 'code': src, (h, w), span = F.pad(x - fill, (4, 4, 4, 4)) + fill, (H, W), 8
+    else: src, (h, w), span = x, (H - 4, W - 4), 4
+    i = torch.randint(0, span + 1, (B,), device=x.device, generator=gen); j = torch.randint(0, span + 1, (B,), device=x.device, generator=gen)
+    flip = torch.rand(B, device=x.device, generator=gen) < 0.5
+    rows = i[:, None] + torch.arange(h, device=x.device); cols = j[:, None] + torch.arange(w, device=x.device)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)   # a flipped image reads its crop's columns backwards
+    out = src[torch.arange(B, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    return out if kind == 'code' else F.pad(out - fill, (2, 2, 2, 2)) + fill
+
 # %% ../nbs/03_train.ipynb #2cddc777
 def _rng_state():
     s = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
@@ -242,10 +264,14 @@ class Learner:
                  autocast:str|None=None, # 'bf16': each step's forward pass and loss, and evaluation, under `torch.autocast` in bfloat16 (changes results)
                  compile:bool=False, # `torch.compile` the model's forward pass (features and head), in training and evaluation
                  check_finite:str='auto', # when a non-finite loss or gradient is noticed: 'step' (at once), 'epoch' (no host sync per step), 'auto' (step on the CPU, else epoch)
+                 augment:str|None=None, # training batches: None, 'paper' or 'code' (see `augment_batch`: LIMIT Sec. 4.2's crops and flips)
                 ):
         if train is None: raise ValueError("Learner needs a training set")
         if why := _speed_error(channels_last, autocast, compile): raise ValueError(f"Learner: {why}")
         if check_finite not in ('auto', 'step', 'epoch'): raise ValueError(f"Learner: check_finite={check_finite!r}: choose 'auto', 'step' or 'epoch'")
+        if augment is not None and (augment not in AUGMENT or not isinstance(train, TensorData) or train.xf.dim() != 4 or min(train.xf.shape[2:]) < 8):
+            raise ValueError(f"Learner: augment={augment!r}: choose None, {', '.join(map(repr, AUGMENT))}, for an in-memory image data set (N, C, H, W), H and W >= 8")
+        self.augment = augment
         self.model, self.method = model, method or Method()
         self.train, self.val, self.test = train, val, test
         self.lr, self.opt_name, self.wd, self.momentum, self.bs, self.seed = lr, opt, wd, momentum, bs, seed
@@ -415,12 +441,16 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
     order, step, kill, dist = epoch_order(n, self.seed, epoch), 0, getattr(self, '_kill', None), self.dist
     self._first_bad = torch.zeros(3, 1, dtype=torch.float64, device=dev) if self._defer_finite else None
     od, pos = (order.to(dev), 0) if dist is None else (None, 0)  # the batches are consecutive slices of `order`
+    if self.augment:  # the epoch's crops and flips, seeded by (seed, epoch) like its order
+        aug_gen = torch.Generator(device=dev).manual_seed(self.seed * 1_000_003 + epoch + 7)
+        black = (-torch.tensor(self.train.mean) / torch.tensor(self.train.std)).to(dev)
     try:
         for x, y, idx in self._train_batches(order, od) if dist is None else dist.batches(self.train, order, self.bs):  # data-parallel: this process's part
             if dist is None: idx_d, pos = od[pos:pos + len(idx)], pos + len(idx)  # the batch's items, already on the device
             else: idx_d = idx.to(dev, non_blocking=True)
             if dist is None and len(idx) < 2 and n > 1: continue  # BatchNorm cannot train on a batch of one
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            if self.augment: x = augment_batch(x, self.augment, black, aug_gen)
             with self._autocast_ctx(): loss, out = self.method.train_step(self, x, y, idx)  # (`backward` leaves autocast)
             step += 1
             self._check_finite(loss, epoch, step)
@@ -810,6 +840,7 @@ def _check_config(cfg) -> None:
     for f in ('bn_recalibrate', 'test_only_selected', 'channels_last', 'compile'):
         if not isinstance(getattr(cfg, f), bool): raise bad(f, "must be True or False")
     if cfg.autocast is not None and cfg.autocast not in AUTOCAST: raise bad('autocast', f"choose None or {', '.join(map(repr, AUTOCAST))}")
+    if cfg.augment is not None and cfg.augment not in AUGMENT: raise bad('augment', f"choose None or {', '.join(map(repr, AUGMENT))}")
     for f, lo in (('train_size', 2), ('test_size', 1), ('val_size', 1), ('patience', 1)):
         v = getattr(cfg, f)
         if v is not None and not whole(v, lo): raise bad(f, f"must be None or a whole number >= {lo}")
@@ -861,6 +892,7 @@ class RunConfig:
     channels_last:bool=False # speed: model and inputs in channels_last memory format (results equal to float tolerance)
     autocast:str|None=None # speed: 'bf16' runs forward passes and losses in bfloat16 under torch.autocast (CHANGES results; never a default)
     compile:bool=False # speed: torch.compile the model's forward pass (results equal to float tolerance; compiling takes a while)
+    augment:str|None=None # training images: None, 'paper' (LIMIT Sec. 4.2: random 28x28 crops padded back, flips) or 'code' (RandomCrop(32, padding=4), flips)
     def __post_init__(self): _check_config(self)  # one error naming the field, before any data are read
     def key(self) -> str:
         "Short hash of the fields that differ from their defaults, and `RESULT_FORMAT`: equal configs share a run folder"
@@ -1007,7 +1039,7 @@ def build_learner(cfg:RunConfig, # the run
     return Learner(model, method, train, val, test, lr=cfg.lr, opt=cfg.opt, wd=cfg.wd, momentum=cfg.momentum, bs=cfg.bs,
                    seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress,
                    test_only_selected=cfg.test_only_selected, bn_recalibrate=cfg.bn_recalibrate,
-                   channels_last=cfg.channels_last, autocast=cfg.autocast, compile=cfg.compile)
+                   channels_last=cfg.channels_last, autocast=cfg.autocast, compile=cfg.compile, augment=cfg.augment)
 
 # %% ../nbs/03_train.ipynb #e252541c
 def _start_run(cfg:RunConfig, # the run

@@ -16,7 +16,7 @@ from noisy_nbdev.models import get_model
 
 TR = make_synthetic(1024, channels=3, size=32, noise=1.5, seed=0)
 VA = make_synthetic(512, channels=3, size=32, noise=1.5, seed=0, train=False)
-NEW = dict(channels_last=(False, True), autocast=(None, 'bf16'), compile=(False, True))  # field: (default, another value)
+NEW = dict(channels_last=(False, True), autocast=(None, 'bf16'), compile=(False, True), augment=(None, 'paper'))  # field: (default, another value)
 
 def short_run(**opts):
     "32 Adam steps (2 epochs, batch 64) of a LIMIT CNN, evaluated each epoch; and what its convolutions saw"
@@ -119,11 +119,22 @@ def test_new_fields_have_defaults_that_keep_every_key():
         assert replace(base, **{k: d}).key() == base.key() and replace(base, **{k: v}).key() != base.key(), k
 
 @pytest.mark.parametrize('name,bad', [('channels_last', 'yes'), ('channels_last', 1), ('autocast', 'fp16'), ('autocast', True),
-                                      ('compile', 'true'), ('compile', None)])
+                                      ('compile', 'true'), ('compile', None), ('augment', 'crop'), ('augment', True)])
 def test_bad_values_raise_naming_the_field(name, bad):
     with pytest.raises(ValueError, match=f'RunConfig.{name}='): RunConfig(**{name: bad})
     with pytest.raises(ValueError, match=f'Learner: {name}='):
         Learner(nn.Linear(2, 2), train=TR, device='cpu', progress=False, **{name: bad})
+
+def test_augment_is_seeded_changes_the_inputs_and_still_learns(eager):
+    eager = eager[0]
+    a, _ = short_run(augment='paper'); b, _ = short_run(augment='paper'); c, _ = short_run(augment='code')
+    assert np.array_equal(a.sample_losses, b.sample_losses)          # the crops and flips are seeded per epoch
+    assert max_dloss(a, eager) > 1e-3 and max_dloss(c, a) > 1e-3     # other inputs than eager's, and than each other's
+    assert min(x.history[-1]['val_acc'] for x in (a, c)) > 0.5 * eager.history[-1]['val_acc'], [x.history[-1]['val_acc'] for x in (a, c, eager)]
+    with pytest.raises(ValueError, match=r"Learner: augment='paper'.*H and W >= 8"):
+        Learner(nn.Linear(2, 2), train=make_synthetic(64, channels=1, size=4, seed=0), device='cpu', progress=False, augment='paper')
+    from noisy_nbdev.batched import group_key
+    assert group_key(RunConfig(dataset='synthetic', augment='paper')) is None and group_key(RunConfig(dataset='synthetic')) is not None
 
 def test_the_cli_has_the_flags():
     from noisy_nbdev.cli import cli_signature
