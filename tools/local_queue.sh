@@ -13,6 +13,7 @@ OUT="${OUT:-runs}"; JOBS="${JOBS:-2}"; CHUNK="${CHUNK:-6}"; RESULTS="${RESULTS:-
 QUEUE=(
   "limit_table1|--rows FW,MAE"
   "limit_table1|--rows CE + LN"
+  "limit_table1|--rows CE + GN"
   "limit_table1|--rows LIMIT_L -S,LIMIT_G -S,LIMIT_L +S,LIMIT_G +S;--cells rate=0.8"
   "limit_table1|--rows LIMIT_L -S,LIMIT_G -S,LIMIT_L +S,LIMIT_G +S;--cells rate=0.0"
   "limit_detection_mnist|"
