@@ -234,7 +234,7 @@ def load_results(exp:Experiment|str, # an experiment or its name
     if missing or extra or len(runs) != len(want):
         raise ValueError(f"{f} does not match {exp.name!r}'s declaration ({profile}): {len(missing)} declared run(s) missing "
                          f"{missing[:2]}, {len(extra)} run(s) not declared {extra[:2]}, {len(runs)} lines for {len(want)} runs. "
-                         f"Rewrite it: python tools/collect_results.py {exp.name} --profile {profile} [--drop-stale]")
+                         f"Rewrite it: .venv/bin/python tools/collect_results.py {exp.name} --profile {profile} [--drop-stale]")
     return runs.set_index('run').loc[want].reset_index()[runs.columns]
 
 # %% ../nbs/13_experiments.ipynb #4f430214
