@@ -153,6 +153,7 @@ def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows the
                 cells:str=None, # only these cells, e.g. 'train_size=1000' or 'rate=0.5,rate=0.8'
                 max_runs:int=None, # stop after this many new runs (the same command again goes on)
                 retry_failed:bool=False, # run again the runs recorded as failed (diverged); default: skip them
+                results:str=None, # folder of committed result files (nbs/results): runs finished there are not trained again
                 data_root:str=None, # data folder (default: $NOISY_NBDEV_DATA, else ~/.cache/noisy_nbdev/data)
                 device:str=None, # cpu or cuda (default: cuda if available)
                 quiet:bool=False, # no progress bars
@@ -182,7 +183,7 @@ def noisy_sweep(experiment:str=None, # the experiment to run (`--list` shows the
     opts = _executor_options(executor, jobs, dict(address=ray_address, partition=partition, time=time, gpus=gpus, cpus=cpus,
                                                   array_parallelism=array_parallelism))
     if is_cli(): tune_malloc()  # runs trained in this process (--jobs 1); workers tune themselves
-    try: runs = run_sweep(exp, profile, out, jobs, dry_run, data_root, device, not quiet, rows, max_runs, retry_failed, group=group, group_mode=group_mode, executor=executor, executor_options=opts, cells=cells)
+    try: runs = run_sweep(exp, profile, out, jobs, dry_run, data_root, device, not quiet, rows, max_runs, retry_failed, group=group, group_mode=group_mode, executor=executor, executor_options=opts, cells=cells, results=results)
     except KeyboardInterrupt:
         if is_cli(): raise SystemExit(130)  # run_sweep has said how to go on
         raise

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .train import (RunConfig, RunLocked, TrainingDiverged, tune_malloc, run_experiment, atomic_write, lock_run, prepare_data, ce_baseline,
                                get_method, default_device, _finished, _load_checkpoint)
 from .experiments import (Experiment, Row, Profile, RunSpec, EXPERIMENTS, expand, collect, get_experiment,
-                                     register_experiment, cell_label)
+                                     register_experiment, cell_label, load_results, merge_results)
 from .detect import detect_noisy, loss_scores
 from .executors import make_executor
 try: import fcntl  # the run folders' locks are flock locks (see `lock_run` in 03_train)
@@ -179,6 +179,7 @@ def plan(exp:Experiment|str, # an experiment or its name
          out:str|Path='runs', # the parent folder of its run folders
          rows:str|list|None=None, # only these rows (labels; a comma-separated string or a list)
          cells:str|dict|None=None, # only these cells, e.g. 'train_size=1000,rate=0.5' or {'rate': [0.5, 0.8]}
+         results:str|Path|None=None, # a folder of committed result files (`nbs/results`): a run finished there is 'committed', not run again
         ) -> pd.DataFrame:
     "One line per run: row, cell, grid point, seed, run folder, status, epochs done, estimated seconds left and how estimated"
     exp = get_experiment(exp) if isinstance(exp, str) else exp
@@ -194,7 +195,20 @@ def plan(exp:Experiment|str, # an experiment or its name
         lines.append(dict(row=it.spec.row, cell=cell_label(it.spec.cell), hp=json.dumps(it.spec.hp, sort_keys=True), seed=it.spec.seed,
                           run=it.name, status=st, epochs_done=done, epochs=cfg.epochs, est_s=round(left, 2), est_from=src,
                           needs=it.needs or '', prerequisite=it.name in needed, extra=it.extra))
+    if results is not None: _mark_committed(lines, items, load_results(exp, profile, results))
     return pd.DataFrame(lines, columns=PLAN_COLUMNS)
+
+def _mark_committed(lines:list[dict], # `plan`'s lines, as read from the run folders
+                    items:list[_Item], # their runs
+                    committed:pd.DataFrame, # the committed result file (`load_results`)
+                   ):
+    "Mark 'committed' the runs finished in the result file but not here, except a CE run that a run still to train starts from"
+    done, todo = set(committed.run[committed.done.astype(bool)]), ('todo', 'partial', 'failed')
+    elsewhere = {it.name for l, it in zip(lines, items) if not it.extra and l['status'] in todo and it.name in done}
+    trains = {it.needs for l, it in zip(lines, items) if it.needs and it.name not in elsewhere and l['status'] in ('todo', 'partial')}
+    for l, it in zip(lines, items):
+        if it.name in trains: continue  # its folder is needed here: it runs again
+        if it.name in elsewhere or (it.extra and l['status'] in todo): l['status'], l['est_s'] = 'committed' if not it.extra else 'unneeded', 0.
 
 # %% ../nbs/15_sweep.ipynb #f6bc8a6e
 ANALYSES:dict[str, Callable] = {}
@@ -447,10 +461,11 @@ def _outcome_line(exp:Experiment, profile:str, p0:pd.DataFrame, p1:pd.DataFrame,
     runs = p1[~p1.extra]; earlier = set(p0[p0.status == 'finished'].run)
     st = [('finished' if s == 'finished' else outcome.get(n, {}).get('status') or s) for n, s in zip(runs.run, runs.status)]
     c = pd.Series(st).value_counts() if st else pd.Series(dtype=int)
-    fin, failed, locked = int(c.get('finished', 0)), int(c.get('failed', 0)), int(c.get('locked', 0))
-    n_left = len(st) - fin - failed - locked
+    fin, failed, locked, com = (int(c.get(k, 0)) for k in ('finished', 'failed', 'locked', 'committed'))
+    n_left = len(st) - fin - failed - locked - com
     s = (f"sweep {exp.name} ({profile}): {len(st)} runs: {fin} finished ({int(runs.run.isin(earlier).sum())} earlier), "
-         f"{failed} failed, {locked} locked" + (f", {n_left} not run" if n_left else ''))
+         + (f"{com} finished elsewhere (committed), " if com else '')
+         + f"{failed} failed, {locked} locked" + (f", {n_left} not run" if n_left else ''))
     if n := int(p1.extra.sum()): s += f" (+{n} CE run{'s' if n > 1 else ''} that init_from_ce runs start from)"
     notes = []
     for n, o in outcome.items():
@@ -459,6 +474,11 @@ def _outcome_line(exp:Experiment, profile:str, p0:pd.DataFrame, p1:pd.DataFrame,
     if locked: notes.append("  locked: another process is running them; run the same command again once it has finished to collect them")
     if n_left: notes.append("  not run yet: run the same command again to go on (finished runs are reused)")
     return s, notes
+
+def _collected(exp:Experiment, out:Path, profile:str, results=None) -> pd.DataFrame:
+    "`collect`'s frame of the run folders, with the runs finished only in the committed result file (if `results`) taken from it"
+    runs = collect(exp, out, profile)
+    return runs if results is None else merge_results(runs, load_results(exp, profile, results))[0]
 
 # %% ../nbs/15_sweep.ipynb #970a88aa
 def run_sweep(exp:Experiment|str, # an experiment or its name
@@ -477,16 +497,17 @@ def run_sweep(exp:Experiment|str, # an experiment or its name
               executor:str='local', # where runs execute: 'local' (worker processes), 'ray' or 'slurm' (see 17_executors)
               executor_options:dict|None=None, # the executor's options, e.g. {'partition': 'gpu', 'gpus': 1} (`EXECUTOR_OPTIONS`)
               cells:str|dict|None=None, # only these cells, e.g. 'train_size=1000' (`plan`)
+              results:str|Path|None=None, # a folder of committed result files (`nbs/results`): runs finished there are not trained again
              ) -> pd.DataFrame:
     "Run every run of `exp` at `profile` that is not finished (CE prerequisites first); returns `collect`'s frame"
     exp = get_experiment(exp) if isinstance(exp, str) else exp
     if not (isinstance(jobs, int) and not isinstance(jobs, bool) and jobs >= 1): raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
     if not (isinstance(group, int) and not isinstance(group, bool) and group >= 1): raise ValueError(f"group must be a whole number >= 1, got {group!r}")
     if max_runs is not None and not (isinstance(max_runs, int) and max_runs >= 0): raise ValueError(f"max_runs must be None or a whole number >= 0, got {max_runs!r}")
-    out = Path(out); p0 = plan(exp, profile, out, rows, cells)
+    out = Path(out); p0 = plan(exp, profile, out, rows, cells, results)
     if not len(p0):
         print(f"sweep {exp.name} ({profile}): nothing to run" + (" (a computed experiment: no training)" if exp.kind == 'computed' else ''), flush=True)
-        return p0 if dry_run else collect(exp, out, profile)
+        return p0 if dry_run else _collected(exp, out, profile, results)
     if dry_run: print(plan_text(p0, f"{exp.name} ({profile}) in {out}/", jobs, retry_failed)); return p0
     st, items = dict(zip(p0.run, p0.status)), {}
     for it in _items(exp, profile, rows, cells): items.setdefault(it.name, it)
@@ -494,6 +515,7 @@ def run_sweep(exp:Experiment|str, # an experiment or its name
     outcome, tasks, waiting, ready = {}, {}, {}, []
     for n, it in items.items():
         ans = [] if it.extra else list(exp.analyses)
+        if st[n] in ('committed', 'unneeded'): continue  # finished elsewhere (its analyses too: they are in the result file)
         if st[n] == 'finished':
             if ans and (miss := missing_analyses(out/n, ans)): tasks[n] = dict(name=n, cfg=it.cfg, spec=it.spec, train=False, analyses=miss)
             continue
@@ -554,9 +576,9 @@ def run_sweep(exp:Experiment|str, # an experiment or its name
         raise
     finally:
         bar.close(); ex.shutdown(wait=True, cancel_futures=True)
-    line, notes = _outcome_line(exp, profile, p0, plan(exp, profile, out, rows, cells), outcome)
+    line, notes = _outcome_line(exp, profile, p0, plan(exp, profile, out, rows, cells, results), outcome)
     print('\n'.join([line] + notes), flush=True)
-    return collect(exp, out, profile)
+    return _collected(exp, out, profile, results)
 
 # %% ../nbs/15_sweep.ipynb #852c1e29
 SMOKE = Experiment(

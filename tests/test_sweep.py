@@ -237,3 +237,26 @@ def test_cells_and_rows_run_part_of_a_table(serial, tmp_path):
     from noisy_nbdev.cli import noisy_sweep
     for cells, msg in [('noise=0.4', "has no cell field(s) ['noise']; its fields: ['rate']"), ('rate=0.9', "has no rate ['0.9']; choose from [0.2, 0.4]")]:
         with pytest.raises(CliError, match=re.escape(msg)): noisy_sweep('smoke', cells=cells, out=str(tmp_path), dry_run=True)
+
+def test_results_skips_runs_committed_from_another_machine(serial, tmp_path):
+    "`--results DIR`: a machine without the run folders trains only what the committed result file lacks, and prints the whole table"
+    out, ref = serial
+    from noisy_nbdev.experiments import update_results
+    import pandas as pd
+    from noisy_nbdev.sweep import SMOKE
+    res = tmp_path / 'results'; update_results(SMOKE, out, results=res)
+    f = res / 'smoke_local.csv'; t = pd.read_csv(f)
+    t.loc[t.row == 'GCE', 'done'] = False; t.to_csv(f, index=False)   # GCE did not finish on the other machine
+    fresh = tmp_path / 'fresh'
+    r = sweep('smoke', '--dry-run', '--out', str(fresh), '--results', str(res))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r'8 runs \((4 committed, 4 todo|4 todo, 4 committed)\)', r.stdout) and 'to run: 4 runs' in r.stdout, r.stdout
+    r = sweep('smoke', '--out', str(fresh), '--results', str(res), '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert 'sweep smoke (local): 8 runs: 4 finished (0 earlier), 4 finished elsewhere (committed), 0 failed, 0 locked' in r.stdout, r.stdout
+    got = records(fresh)
+    assert sorted(got) == sorted(k for k in ref if '-gce-' in k)   # only the GCE runs trained here, bit for bit the reference
+    assert_same(got, {k: ref[k] for k in got})
+    assert 'CE ' in r.stdout and 'GCE' in r.stdout and 'nan' not in r.stdout.split('sweep smoke')[1], r.stdout  # the whole table
+    r = sweep('smoke', '--dry-run', '--out', str(fresh), '--results', str(tmp_path / 'nowhere'))
+    assert r.returncode == 0 and re.search(r'8 runs \((4 finished, 4 todo|4 todo, 4 finished)\)', r.stdout), r.stdout   # no file: nothing is committed
