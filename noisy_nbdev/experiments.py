@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools, json, math, os
 from dataclasses import dataclass, field, fields, replace, asdict
 from pathlib import Path
+from typing import Callable
 import numpy as np
 import pandas as pd
 from .train import RunConfig, _finished
@@ -413,14 +414,20 @@ class Claim:
     column:str='mean' # the summary's column compared (e.g. 'mean', or an analysis column)
 
 # %% ../nbs/13_experiments.ipynb #2fb3fa8d
+def _seed_spread(a:pd.Series, b:pd.Series|None, how:str) -> float:
+    "The larger seed standard deviation of the summary lines a claim compares (`how='std'`)"
+    if how != 'std': raise ValueError(f"margin {how!r}: use 'std' or a function f(line, other line or None) -> points")
+    return max(float(x['std']) for x in (a, b) if x is not None)
+
 def check_claims(claims:list, # `Claim`s
                  summaries:dict, # experiment name -> `summarise`'s frame (results not at hand: leave the name out)
                  seeds:dict|None=None, # experiment name -> the number of seeds of its profile (default: no check)
+                 margin:str|Callable|None=None, # 'std', or f(line, other line or None) -> points: a gap within it is a 'tie'; None: no ties
                 ) -> pd.DataFrame:
-    "Each claim's status: reproduced, not reproduced, or not run (with why), and the numbers that decide it"
+    "Each claim's status: reproduced, not reproduced, a tie (within `margin`) or not run (with why), and the numbers that decide it"
     out = []
     for c in claims:
-        st, why, ours, ref = 'not run', '', np.nan, np.nan
+        st, why, ours, ref, band = 'not run', '', np.nan, np.nan, np.nan
         s = summaries.get(c.experiment)
         def line(row):
             if s is None: return None
@@ -440,7 +447,10 @@ def check_claims(claims:list, # `Claim`s
             ours = float(a[c.column]); ref = float(b[c.column]) if c.op == 'beats' else float(c.value)
             ok = ours > ref if c.op in ('beats', 'above') else ours < ref
             st = 'reproduced' if ok else 'not reproduced'
-        out.append(dict(paper=c.paper, claim=c.text, status=st, ours=ours, versus=ref, why=why, experiment=c.experiment))
+            if margin is not None:
+                band = float(margin(a, b) if callable(margin) else _seed_spread(a, b, margin))
+                if abs(ours - ref) <= band: st = 'tie'
+        out.append(dict(paper=c.paper, claim=c.text, status=st, ours=ours, versus=ref, margin=band, why=why, experiment=c.experiment))
     return pd.DataFrame(out)
 
 # %% ../nbs/13_experiments.ipynb #c5941e7b

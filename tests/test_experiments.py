@@ -52,6 +52,13 @@ def test_a_real_run_comes_back_as_a_table(tmp_path):
     chk = check_claims([Claim('X', 'CE above 0', 't_tiny', 'CE', 'rate=0.3', op='above', value=0.0),
                         Claim('X', 'MAE beats CE', 't_tiny', 'MAE', 'rate=0.3', other='CE')], {'t_tiny': summ.reset_index()}, {'t_tiny': 2})
     assert chk.status.tolist() == ['reproduced', 'not run']
+    # margin='std': a gap within the seeds' spread is a tie, a wider one decides; the band is the row's std against a threshold
+    m = summ.loc['CE', 'mean']; sd = summ.loc['CE', 'std']
+    near = [Claim('X', 'CE above its mean minus half a std', 't_tiny', 'CE', 'rate=0.3', op='above', value=m - sd / 2),
+            Claim('X', 'CE above its mean minus two stds', 't_tiny', 'CE', 'rate=0.3', op='above', value=m - 2 * sd)]
+    chm = check_claims(near, {'t_tiny': summ.reset_index()}, {'t_tiny': 2}, margin='std')
+    assert chm.status.tolist() == ['tie', 'reproduced'] and chm.margin.tolist() == pytest.approx([sd, sd])
+    assert check_claims(near, {'t_tiny': summ.reset_index()}, {'t_tiny': 2}).status.tolist() == ['reproduced'] * 2   # no margin: no ties
     cur = collect_curves(exp, tmp_path, 'local', where=lambda s: s.row == 'CE')
     assert len(cur) == 2 * 2 and set(cur.row) == {'CE'} and cur.test_acc.notna().all()  # 2 seeds x 2 epochs
     # a finished run whose analysis has not run yet has no value: it is no seed of that metric, not a NaN mean
