@@ -834,10 +834,11 @@ def _check_config(cfg) -> None:
     if cfg.opt not in ('adam', 'sgd'): raise bad('opt', "choose 'adam' or 'sgd'")
     if not whole(cfg.seed, 0): raise bad('seed', "must be a whole number >= 0")
     if not (num(cfg.val_frac) and 0 <= cfg.val_frac < 1): raise bad('val_frac', "must lie in [0, 1)")
+    if cfg.clean_val is True and not cfg.val_frac: raise bad('clean_val', "there is no validation split (val_frac 0)")
     if cfg.norm is not None:
         try: parse_norm(cfg.norm)
         except ValueError as e: raise bad('norm', str(e)) from None
-    for f in ('bn_recalibrate', 'test_only_selected', 'channels_last', 'compile'):
+    for f in ('bn_recalibrate', 'test_only_selected', 'channels_last', 'compile', 'clean_val'):
         if not isinstance(getattr(cfg, f), bool): raise bad(f, "must be True or False")
     if cfg.autocast is not None and cfg.autocast not in AUTOCAST: raise bad('autocast', f"choose None or {', '.join(map(repr, AUTOCAST))}")
     if cfg.augment is not None and cfg.augment not in AUGMENT: raise bad('augment', f"choose None or {', '.join(map(repr, AUGMENT))}")
@@ -876,7 +877,7 @@ class RunConfig:
     momentum:float=0.9 # SGD momentum, in [0, 1) (used with opt sgd only)
     seed:int=0 # seed of the split, the noise, the initialisation and the batches
     train_size:int|None=None # use a seeded subset of this many training samples (default: all)
-    val_frac:float=0.2 # fraction of the training set held out as a noisy validation set (0: none)
+    val_frac:float=0.2 # fraction of the training set held out as a validation set, noisy unless `clean_val` (0: none)
     test_size:int|None=None # use a seeded subset of the clean test set (default: all)
     patience:int|None=None # early stopping: epochs without a better validation accuracy
     include_true_class:bool=False # symmetric noise redraws over all K classes (the ASIF code's variant)
@@ -893,6 +894,7 @@ class RunConfig:
     autocast:str|None=None # speed: 'bf16' runs forward passes and losses in bfloat16 under torch.autocast (CHANGES results; never a default)
     compile:bool=False # speed: torch.compile the model's forward pass (results equal to float tolerance; compiling takes a while)
     augment:str|None=None # training images: None, 'paper' (LIMIT Sec. 4.2: random 28x28 crops padded back, flips) or 'code' (RandomCrop(32, padding=4), flips)
+    clean_val:bool=False # the validation split keeps its clean labels (LIMIT Fig. 1: "a non-corrupted validation set"); default: it carries the training noise
     def __post_init__(self): _check_config(self)  # one error naming the field, before any data are read
     def key(self) -> str:
         "Short hash of the fields that differ from their defaults, and `RESULT_FORMAT`: equal configs share a run folder"
@@ -937,7 +939,7 @@ def _instance_scores(cfg:RunConfig, # a run with noise 'instance'
 def prepare_data(cfg:RunConfig, # the run
                  root=None, # data root (default: `NOISY_NBDEV_DATA`)
                 ) -> tuple[TensorData, TensorData|None, TensorData]:
-    "Train (noisy), validation (noisy) and clean test sets for `cfg`"
+    "Train (noisy), validation (noisy; clean with `clean_val`) and clean test sets for `cfg`"
     from noisy_nbdev.data import load_dataset, split_train_val, take
     from noisy_nbdev import noise as nz
     full, test = load_dataset(cfg.dataset, root, train=True), load_dataset(cfg.dataset, root, train=False)
@@ -954,7 +956,8 @@ def prepare_data(cfg:RunConfig, # the run
         elif cfg.noise == 'instance': r = nz.instance_dependent_noise(ds.y.numpy(), scores[ds.orig_idx.numpy()], cfg.rate, ds.num_classes, seed=s)
         else: raise ValueError(f"unknown noise {cfg.noise!r}; choose 'symmetric', 'pair', 'instance' or 'none'")
         return ds.with_labels(r.labels)
-    tr, va, test = add(tr, cfg.seed * 2 + 1), add(va, cfg.seed * 2 + 2), test
+    tr, va, test = add(tr, cfg.seed * 2 + 1), add(va, cfg.seed * 2 + 2), test  # the validation noise is drawn (and its seed used) either way
+    if cfg.clean_val and va is not None: va = va.with_labels(va.clean_y)
     if cfg.norm is not None:
         m, sd = parse_norm(cfg.norm)
         if len(m) != tr.x.shape[1]: raise ValueError(f"RunConfig.norm={cfg.norm!r}: {len(m)} channel(s), but {cfg.dataset} images have {tr.x.shape[1]}")

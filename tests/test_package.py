@@ -127,3 +127,14 @@ def test_model_features_head_and_one_epoch(name, shape, kw):
     assert (model.head.weight - head0).norm() > 1e-3 * head0.norm(), 'the classifier head did not train'
     moved = [k for k, v in model.named_parameters() if not torch.equal(v.detach(), before[k])]
     assert len(moved) == len(before), f"parameters that did not train: {sorted(set(before) - set(moved))[:5]}"
+
+def test_clean_val_keeps_the_validation_labels_clean_and_nothing_else():
+    "`RunConfig(clean_val=True)` (LIMIT Fig. 1): the validation split's labels are its clean ones; training noise and images unchanged"
+    from dataclasses import replace
+    from noisy_nbdev.train import RunConfig, prepare_data
+    cfg = RunConfig(dataset='synthetic', rate=0.5, train_size=300, test_size=50, seed=4)
+    tr, va, te = prepare_data(cfg)
+    trc, vac, tec = prepare_data(replace(cfg, clean_val=True))
+    assert (vac.y == vac.clean_y).all() and (vac.x == va.x).all() and (va.y != va.clean_y).float().mean() > 0.3
+    assert (trc.y == tr.y).all() and (tec.y == te.y).all()
+    with pytest.raises(ValueError, match='clean_val'): RunConfig(clean_val='yes')
