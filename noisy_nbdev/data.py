@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from fastcore.basics import patch
 try: import fcntl   # POSIX file locks (absent on Windows)
 except ImportError: fcntl = None
 
@@ -326,11 +327,11 @@ class Clothing1M(Dataset):
     files = ('noisy_label_kv.txt', 'clean_label_kv.txt', 'noisy_train_key_list.txt', 'clean_val_key_list.txt', 'clean_test_key_list.txt')
     classes = ['T-Shirt', 'Shirt', 'Knitwear', 'Chiffon', 'Sweater', 'Hoodie', 'Windbreaker', 'Jacket', 'Downcoat',
                'Suit', 'Shawl', 'Dress', 'Vest', 'Underwear']
-    num_classes = 14
+    num_classes, in_channels, name = 14, 3, 'clothing1m'
     def __init__(self,
                  root:str|Path, # folder holding the key lists and the `images/` tree
                  split:str='train', # 'train' (noisy labels), 'val' or 'test' (clean labels)
-                 transform=None, # torchvision transform; default resize 256 + centre crop 224 + normalise
+                 transform=None, # torchvision transform; default: resize to 224 x 224 and normalise (the authors' code's evaluation)
                  train_size:int|None=None, # use only the first `train_size` keys of the split
                  check_images:bool=True, # check now that every image of the split exists (one `stat` per image)
                 ):
@@ -351,11 +352,12 @@ class Clothing1M(Dataset):
         self.keys, self.split = keys, split
         self.y = torch.tensor([labels[k] for k in keys], dtype=torch.long)
         self.clean_y = torch.tensor([clean.get(k, -1) for k in keys], dtype=torch.long)
+        self.orig_idx = torch.arange(len(keys))
+        self.mean, self.std = NORM_STATS['clothing1m']
         if transform is None:
             from torchvision import transforms as T
-            m, s = NORM_STATS['clothing1m']
-            transform = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), T.Normalize(m, s)])
-        self.transform, self.name, self.key_list = transform, 'clothing1m', self.root/kl
+            transform = T.Compose([T.Resize((224, 224)), T.ToTensor(), T.Normalize(self.mean, self.std)])
+        self.transform, self.key_list, self.aug_seed, self.epoch = transform, self.root/kl, None, 0
 
     def _kv(self, fn):
         out = {}
@@ -370,11 +372,61 @@ class Clothing1M(Dataset):
         from PIL import Image
         p = self.root/self.keys[i]
         try:
-            with Image.open(p) as im: x = self.transform(im.convert('RGB'))
+            with Image.open(p) as im: im = im.convert('RGB')
         except FileNotFoundError: raise FileNotFoundError(f"clothing1m: {p} is missing; {self.key_list} names it") from None
         except OSError as e: raise ValueError(f"clothing1m: {p} is not a readable image ({e}); {self.key_list} names it") from None
-        return x, self.y[i], i
-    def __repr__(self): return f"Clothing1M({self.split}: {len(self)} images)"
+        return (self.transform(im) if self.aug_seed is None else self._augment(im, int(self.orig_idx[i]))), self.y[i], i
+    def __repr__(self): return f"Clothing1M({self.split}: {len(self)} images{', augmented' if self.aug_seed is not None else ''})"
+
+# %% ../nbs/00_data.ipynb #c1m0aug1
+@patch
+def _augment(self:Clothing1M, im, # a PIL image
+             orig:int, # its position in the split's key list
+            ) -> torch.Tensor:
+    "LIMIT Sec. 4.3's training view: resize to 256 x 256, a random 224 x 224 crop, a random horizontal flip; seeded by (seed, epoch, image)"
+    import torchvision.transforms.functional as TF
+    g = torch.Generator().manual_seed((self.aug_seed * 1_000_003 + self.epoch) * 2_000_003 + orig)
+    top, left = torch.randint(0, 33, (2,), generator=g).tolist(); flip = bool(torch.rand((), generator=g) < 0.5)
+    im = TF.crop(TF.resize(im, [256, 256]), top, left, 224, 224)
+    return TF.normalize(TF.to_tensor(TF.hflip(im) if flip else im), self.mean, self.std)
+
+@patch
+def _new(self:Clothing1M, idx=None, y=None):
+    "A copy with the items at `idx` and/or the labels `y`"
+    import copy
+    c = copy.copy(self)
+    if idx is not None:
+        idx = torch.as_tensor(idx).long()
+        c.keys, c.y, c.clean_y, c.orig_idx = [self.keys[j] for j in idx.tolist()], self.y[idx], self.clean_y[idx], self.orig_idx[idx]
+    if y is not None: c.y = y
+    return c
+
+@patch
+def subset(self:Clothing1M, idx:Sequence[int]) -> Clothing1M:
+    "The items at `idx` (renumbered 0..n-1; `orig_idx` keeps their place in the key list), as `TensorData.subset`"
+    return self._new(idx=idx)
+
+@patch
+def with_labels(self:Clothing1M, y:Sequence[int]) -> Clothing1M:
+    "A copy that trains on labels `y`; the clean labels stay in `clean_y` (-1 where Clothing1M has none)"
+    y = torch.as_tensor(np.asarray(y)).long()
+    if len(y) != len(self): raise ValueError(f"{len(y)} labels for {len(self)} items")
+    return self._new(y=y)
+
+@patch
+def augmented(self:Clothing1M, seed:int) -> Clothing1M:
+    "A copy whose items are the augmented training views (`_augment`), seeded by `seed` and the epoch (`set_epoch`)"
+    c = self._new(); c.aug_seed, c.epoch = int(seed), 0; return c
+
+@patch
+def set_epoch(self:Clothing1M, epoch:int):
+    "The epoch whose crops and flips the items show (the Learner calls it before each epoch's batches)"
+    self.epoch = int(epoch)
+
+@patch(as_prop=True)
+def noise_mask(self:Clothing1M) -> torch.Tensor:
+    "True where the label differs from a known clean label (Clothing1M's clean labels cover only part of the training set)"
+    return (self.clean_y >= 0) & (self.y != self.clean_y)
 
 # %% ../nbs/00_data.ipynb #b7b4e983
 def make_synthetic(n:int=2000, # number of images

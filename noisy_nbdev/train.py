@@ -269,8 +269,11 @@ class Learner:
         if train is None: raise ValueError("Learner needs a training set")
         if why := _speed_error(channels_last, autocast, compile): raise ValueError(f"Learner: {why}")
         if check_finite not in ('auto', 'step', 'epoch'): raise ValueError(f"Learner: check_finite={check_finite!r}: choose 'auto', 'step' or 'epoch'")
-        if augment is not None and (augment not in AUGMENT or not isinstance(train, TensorData) or train.xf.dim() != 4 or min(train.xf.shape[2:]) < 8):
-            raise ValueError(f"Learner: augment={augment!r}: choose None, {', '.join(map(repr, AUGMENT))}, for an in-memory image data set (N, C, H, W), H and W >= 8")
+        lazy = not isinstance(train, TensorData) and hasattr(train, 'augmented')   # a data set that augments its own items (Clothing1M)
+        if augment is not None and (augment not in AUGMENT or not (lazy or (isinstance(train, TensorData) and train.xf.dim() == 4 and min(train.xf.shape[2:]) >= 8))):
+            raise ValueError(f"Learner: augment={augment!r}: choose None, {', '.join(map(repr, AUGMENT))}, for an in-memory image data set (N, C, H, W), "
+                             f"H and W >= 8, or a data set with an `augmented` view (Clothing1M)")
+        if augment is not None and lazy: train = train.augmented(seed)   # its items are the augmented views, seeded by (seed, epoch, item)
         self.augment = augment
         self.model, self.method = model, method or Method()
         self.train, self.val, self.test = train, val, test
@@ -441,16 +444,18 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
     order, step, kill, dist = epoch_order(n, self.seed, epoch), 0, getattr(self, '_kill', None), self.dist
     self._first_bad = torch.zeros(3, 1, dtype=torch.float64, device=dev) if self._defer_finite else None
     od, pos = (order.to(dev), 0) if dist is None else (None, 0)  # the batches are consecutive slices of `order`
-    if self.augment:  # the epoch's crops and flips, seeded by (seed, epoch) like its order
+    aug = self.augment if isinstance(self.train, TensorData) else None   # a lazy data set augments its own items
+    if aug:  # the epoch's crops and flips, seeded by (seed, epoch) like its order
         aug_gen = torch.Generator(device=dev).manual_seed(self.seed * 1_000_003 + epoch + 7)
         black = (-torch.tensor(self.train.mean) / torch.tensor(self.train.std)).to(dev)
+    elif self.augment: self.train.set_epoch(epoch)
     try:
         for x, y, idx in self._train_batches(order, od) if dist is None else dist.batches(self.train, order, self.bs):  # data-parallel: this process's part
             if dist is None: idx_d, pos = od[pos:pos + len(idx)], pos + len(idx)  # the batch's items, already on the device
             else: idx_d = idx.to(dev, non_blocking=True)
             if dist is None and len(idx) < 2 and n > 1: continue  # BatchNorm cannot train on a batch of one
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-            if self.augment: x = augment_batch(x, self.augment, black, aug_gen)
+            if aug: x = augment_batch(x, aug, black, aug_gen)
             with self._autocast_ctx(): loss, out = self.method.train_step(self, x, y, idx)  # (`backward` leaves autocast)
             step += 1
             self._check_finite(loss, epoch, step)
@@ -834,7 +839,9 @@ def _check_config(cfg) -> None:
     if cfg.opt not in ('adam', 'sgd'): raise bad('opt', "choose 'adam' or 'sgd'")
     if not whole(cfg.seed, 0): raise bad('seed', "must be a whole number >= 0")
     if not (num(cfg.val_frac) and 0 <= cfg.val_frac < 1): raise bad('val_frac', "must lie in [0, 1)")
-    if cfg.clean_val is True and not cfg.val_frac: raise bad('clean_val', "there is no validation split (val_frac 0)")
+    if cfg.clean_val is True and not cfg.val_frac and cfg.dataset != 'clothing1m': raise bad('clean_val', "there is no validation split (val_frac 0)")
+    for f, on in (('norm', cfg.norm is not None), ('noise', cfg.noise == 'instance'), ('bn_recalibrate', cfg.bn_recalibrate is True)):
+        if on and cfg.dataset == 'clothing1m': raise bad(f, "does not apply to clothing1m (a lazy image data set, normalised by its transform)")
     if cfg.norm is not None:
         try: parse_norm(cfg.norm)
         except ValueError as e: raise bad('norm', str(e)) from None
@@ -936,6 +943,10 @@ def _instance_scores(cfg:RunConfig, # a run with noise 'instance'
         _save_npy(s, f)
         return s
 
+def _channels(ds) -> int:
+    "Image channels of a data set: in memory (`x`), or lazy with an `in_channels` (Clothing1M)"
+    return getattr(ds, 'in_channels', None) or ds.x.shape[1]
+
 def prepare_data(cfg:RunConfig, # the run
                  root=None, # data root (default: `NOISY_NBDEV_DATA`)
                 ) -> tuple[TensorData, TensorData|None, TensorData]:
@@ -943,7 +954,8 @@ def prepare_data(cfg:RunConfig, # the run
     from noisy_nbdev.data import load_dataset, split_train_val, take
     from noisy_nbdev import noise as nz
     full, test = load_dataset(cfg.dataset, root, train=True), load_dataset(cfg.dataset, root, train=False)
-    if cfg.val_frac: tr, va = split_train_val(full, cfg.val_frac, seed=cfg.seed)
+    if cfg.dataset == 'clothing1m' and cfg.clean_val: tr, va = full, load_dataset('clothing1m', root, split='val')  # its own clean split
+    elif cfg.val_frac: tr, va = split_train_val(full, cfg.val_frac, seed=cfg.seed)
     else: tr, va = full, None
     tr, test = take(tr, cfg.train_size, seed=cfg.seed), take(test, cfg.test_size, seed=cfg.seed)
     if va is not None and cfg.val_size is not None: va = take(va, cfg.val_size, seed=cfg.seed)
@@ -1037,7 +1049,7 @@ def build_learner(cfg:RunConfig, # the run
     "The `Learner` of run `cfg` on its data, model and method built after seeding with `cfg.seed` (what `run_experiment` trains)"
     from noisy_nbdev.models import get_model
     set_seed(cfg.seed)
-    model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
+    model = get_model(cfg.model, train.num_classes, in_channels=_channels(train), **cfg.model_kwargs)
     method = get_method(cfg.method, **cfg.method_kwargs)
     return Learner(model, method, train, val, test, lr=cfg.lr, opt=cfg.opt, wd=cfg.wd, momentum=cfg.momentum, bs=cfg.bs,
                    seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress,
@@ -1071,7 +1083,7 @@ def _start_run(cfg:RunConfig, # the run
             (Path(ce['path'])/'done').unlink(missing_ok=True)
             ce = run_experiment(ce_cfg, out, root, device, progress)
             s, why = _read_checkpoint(Path(ce['path'])/'checkpoint.pt')
-        ce_model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
+        ce_model = get_model(cfg.model, train.num_classes, in_channels=_channels(train), **cfg.model_kwargs)
         ce_model.load_state_dict(s['best_state'] or s['model'])  # no validation set: its last epoch
         method.init_from_ce(learn, ce_model.to(learn.device))
         set_seed(cfg.seed)

@@ -266,3 +266,27 @@ def test_the_command_line_reports_a_corrupt_source_in_one_line(tmp_path):
                        capture_output=True, text=True, timeout=300, env={**os.environ, 'NOISY_NBDEV_CACHE': str(tmp_path/'cache')})
     assert r.returncode != 0 and 'Traceback' not in r.stderr, r.stderr
     assert f'{p} (decompressed): truncated' in r.stderr, r.stderr
+
+def test_clothing1m_trains_through_the_engine_with_seeded_augmentation(tmp_path):
+    "A Clothing1M run (tiny tree, real format) through `run_experiment`: Sec. 4.3's views, the same records twice, its own clean split"
+    import json
+    from noisy_nbdev.train import RunConfig, prepare_data, run_experiment, build_learner
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for k in write_fake_clothing1m(tmp_path, n=12):   # textured images: a crop or a flip changes what the network sees
+        Image.fromarray(rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)).save(tmp_path / k)
+    cfg = RunConfig(dataset='clothing1m', noise='none', model='small_cnn', model_kwargs=dict(width=4), epochs=2, bs=2,
+                    val_frac=0.25, augment='paper')
+    tr, va, te = prepare_data(cfg, root=tmp_path)
+    assert (len(tr), len(va), len(te)) == (3, 1, 6) and sorted(tr.orig_idx.tolist() + va.orig_idx.tolist()) == [0, 1, 2, 3]
+    learn = build_learner(cfg, tr, va, te, device='cpu', progress=False)
+    assert learn.train.aug_seed == cfg.seed and learn.train[0][0].shape == (3, 224, 224)
+    learn.fit(2); assert learn.train.epoch == 1   # the Learner showed each epoch its own views
+    a, b = (run_experiment(cfg, tmp_path / d, root=tmp_path, device='cpu', progress=False) for d in ('a', 'b'))
+    ra, rb = (json.loads(next((tmp_path / d).glob('*/result.json')).read_text()) for d in ('a', 'b'))
+    la, lb = (np.load(next((tmp_path / d).glob('*/sample_losses.npy'))) for d in ('a', 'b'))
+    assert ra == rb and a['last']['epoch'] == 1 and la.tobytes() == lb.tobytes()   # two runs, DataLoader workers and all: the same records
+    _, vc, _ = prepare_data(RunConfig(dataset='clothing1m', noise='none', clean_val=True), root=tmp_path)
+    assert vc.split == 'val' and (vc.y == vc.clean_y).all()   # `clean_val`: Clothing1M's own clean validation list
+    for bad in (dict(norm='limit_code'), dict(bn_recalibrate=True), dict(noise='instance', rate=0.2)):
+        with pytest.raises(ValueError, match=f"RunConfig.{next(iter(bad))}=.*does not apply to clothing1m"): RunConfig(dataset='clothing1m', **bad)
