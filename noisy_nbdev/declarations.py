@@ -410,7 +410,7 @@ _t1 = EXPERIMENTS['limit_table1']
 register_experiment(replace(_t1,
     name='limit_detection_mnist', covers=['LIMIT Fig. A2', 'LIMIT Fig. A3', 'LIMIT Fig. 3', 'LIMIT Fig. A4'],
     title='MNIST (all 48k images), p = 0 and 0.8: how the LIMIT predictors separate correct from incorrect labels',
-    rows=[r for r in _t1.rows if r.method == 'limit'], cells=dict(rate=[0.0, 0.8], train_size=[None]), kind='figure', analyses=['limit_detection'],
+    rows=[r for r in _t1.rows if r.method == 'limit'], cells=dict(rate=[0.0, 0.8], train_size=[None]), kind='figure', analyses=['limit_detection', 'limit_scores'],
     profiles=dict(paper=_t1.profiles['paper'], local=replace(_t1.profiles['local'], cells=dict(rate=[0.0, 0.8], train_size=[1000]),
         substitution="n = 10^3 instead of all 48k images (the runs of limit_table1's local profile); " + _t1.profiles['local'].substitution)),
     notes="LIMIT App. C and Sec. 4.1; the runs of limit_table1 (p = 0: Figs. 3 / A4 on the original labels; p = 0.8: Figs. A2 / A3)."))

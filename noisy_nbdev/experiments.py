@@ -178,7 +178,7 @@ def get_experiment(name:str, # a name in `EXPERIMENTS`
     return EXPERIMENTS[name]
 
 # %% ../nbs/13_experiments.ipynb #c04dc086
-def _flat(spec:RunSpec, res:dict|None, path:Path) -> dict:
+def _flat(spec:RunSpec, res:dict|None, path:Path, analyses:list|None=None) -> dict:
     r = dict(experiment=spec.experiment, row=spec.row, cell=cell_label(spec.cell), **spec.cell,
              hp=json.dumps(spec.hp, sort_keys=True), **{f"hp_{k}": v for k, v in spec.hp.items()}, seed=spec.seed,
              run=path.name, done=res is not None)
@@ -191,8 +191,9 @@ def _flat(spec:RunSpec, res:dict|None, path:Path) -> dict:
     r.update({f"cost_{k}": v for k, v in meta.get('resources', {}).items()})
     if hw := meta.get('hardware'):  # where it ran: runs on other hardware round differently, so a rerun can differ
         r.update(hardware=f"{hw.get('gpu') or hw.get('cpu')} ({hw.get('device')})", torch_version=hw.get('torch'))
-    try: r.update(json.loads((path/'analyses.json').read_text()))
-    except (OSError, ValueError): pass
+    try: a = json.loads((path/'analyses.json').read_text())
+    except (OSError, ValueError): a = {}
+    r.update({k: v for k, v in a.items() if analyses is None or any(k.startswith(f"{n}_") for n in analyses)})  # the experiment's own
     return r
 
 def collect(exp:Experiment|str, # an experiment or its name
@@ -201,7 +202,8 @@ def collect(exp:Experiment|str, # an experiment or its name
            ) -> pd.DataFrame:
     "One line per run of `exp` (finished or not): its place in the table, its selections, its cost and analyses"
     specs = expand(exp, profile)
-    return pd.DataFrame([_flat(s, _finished(Path(out)/s.cfg.run_name()), Path(out)/s.cfg.run_name()) for s in specs])
+    exp = get_experiment(exp) if isinstance(exp, str) else exp
+    return pd.DataFrame([_flat(s, _finished(Path(out)/s.cfg.run_name()), Path(out)/s.cfg.run_name(), exp.analyses) for s in specs])
 
 # %% ../nbs/13_experiments.ipynb #bcd12c26
 def collect_curves(exp:Experiment|str, # an experiment or its name
@@ -260,6 +262,7 @@ def merge_results(new:pd.DataFrame, # `collect`'s frame (or a result file return
             for c in ('best_val_test_acc', 'last_test_acc', 'oracle_test_acc', 'best_val_epoch'):
                 if c in r and c in o and not (pd.isna(r[c]) and pd.isna(o[c])) and not np.isclose(float(r[c]), float(o[c]), atol=1e-9):
                     notes.append(f"{r['run']}: {c} {o[c]} (file, {_hw(o)}) -> {r[c]} (runs, {_hw(r)})")
+            r = {**{c: v for c, v in o.items() if c not in r}, **r}   # a column only the file has keeps its value
         rows.append(r)
     stale = [n for n in oldd.index if n not in set(new.run)]
     if stale:

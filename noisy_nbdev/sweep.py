@@ -28,10 +28,10 @@ try: import fcntl  # the run folders' locks are flock locks (see `lock_run` in 0
 except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['DATA_SIZES', 'COST_PER_SAMPLE', 'METHOD_COST', 'PLAN_COLUMNS', 'ANALYSES', 'SMOKE', 'run_status', 'run_sizes',
-           'estimate_cost', 'measured_costs', 'plan', 'register_analysis', 'small_loss', 'limit_detection',
-           'identity_probe_analysis', 'pruning_analysis', 'missing_analyses', 'analyse', 'worker_threads', 'plan_text',
-           'run_sweep', 'load_declarations']
+__all__ = ['DATA_SIZES', 'COST_PER_SAMPLE', 'METHOD_COST', 'PLAN_COLUMNS', 'ANALYSES', 'SCORE_EDGES', 'SMOKE', 'run_status',
+           'run_sizes', 'estimate_cost', 'measured_costs', 'plan', 'register_analysis', 'small_loss', 'limit_detection',
+           'limit_scores', 'identity_probe_analysis', 'pruning_analysis', 'missing_analyses', 'analyse',
+           'worker_threads', 'plan_text', 'run_sweep', 'load_declarations']
 
 # %% ../nbs/15_sweep.ipynb #8e0cd370
 def _lock_held(path:Path, # a run folder
@@ -253,23 +253,49 @@ def _trained(path:Path, # a finished run folder
     model.load_state_dict(ck['best_state'] if which == 'best_val' and ck.get('best_state') is not None else ck['model'])
     return ck, model.to(default_device()), train, test, which
 
+def _limit_scores(path:Path, spec:RunSpec, root=None, why:str='the analysis') -> dict|None:
+    "Per training sample: the gradient distance, ||mu|| and the predictor's label, from the run's best LIMIT predictor; None for other methods"
+    from noisy_nbdev.limit import LIMIT, make_predictor, gradient_distance, predicted_grad_norm
+    from noisy_nbdev.train import predict
+    cfg = spec.cfg
+    m = get_method(cfg.method, **cfg.method_kwargs)
+    if not isinstance(m, LIMIT): return None
+    ck, model, train, _, which = _trained(path, spec, root, best=True, why=why)
+    q = make_predictor(model, m.q_model, train.x.shape[1], **m.q_kwargs)
+    q.load_state_dict((ck['best_modules'] if which == 'best_val' else ck['modules'])[0]); q.to(default_device())
+    return dict(dist=gradient_distance(q, train), norm=predicted_grad_norm(model, q, train), q_label=predict(q, train)[0].argmax(1).numpy(),
+                train=train, mask=train.noise_mask.numpy(), which=which)
+
 @register_analysis('limit_detection')
 def limit_detection(path:Path, # a finished run folder
                     spec:RunSpec, # the run
                     root=None, # data root, to rebuild the training set
                    ) -> dict:
     "LIMIT App. C: ROC AUC of the gradient distance (and of the predicted-gradient norm) against the true noise mask"
-    from noisy_nbdev.limit import LIMIT, make_predictor, gradient_distance, predicted_grad_norm
-    cfg = spec.cfg
-    m = get_method(cfg.method, **cfg.method_kwargs)
-    if not isinstance(m, LIMIT): return {}
-    ck, model, train, _, which = _trained(path, spec, root, best=True, why='limit_detection')
-    q = make_predictor(model, m.q_model, train.x.shape[1], **m.q_kwargs)
-    q.load_state_dict((ck['best_modules'] if which == 'best_val' else ck['modules'])[0]); q.to(default_device())
-    mask = train.noise_mask.numpy()
-    d = detect_noisy(gradient_distance(q, train), mask, rate=cfg.rate).metrics
-    nrm = detect_noisy(predicted_grad_norm(model, q, train), mask, rate=cfg.rate).metrics
-    return dict(roc_auc=d['roc_auc'], auprc=d['auprc'], f1=d['f1'], norm_roc_auc=nrm['roc_auc'], predictor=which)
+    s = _limit_scores(path, spec, root, 'limit_detection')
+    if s is None: return {}
+    d = detect_noisy(s['dist'], s['mask'], rate=spec.cfg.rate).metrics
+    nrm = detect_noisy(s['norm'], s['mask'], rate=spec.cfg.rate).metrics
+    return dict(roc_auc=d['roc_auc'], auprc=d['auprc'], f1=d['f1'], norm_roc_auc=nrm['roc_auc'], predictor=s['which'])
+
+SCORE_EDGES = np.linspace(0, 1.5, 31)  # the histograms' bins: both scores lie in [0, sqrt 2]
+
+def _counts(v:np.ndarray) -> str: return ' '.join(str(int(c)) for c in np.histogram(np.clip(v, 0, 1.5), SCORE_EDGES)[0])
+
+@register_analysis('limit_scores')
+def limit_scores(path:Path, # a finished run folder
+                 spec:RunSpec, # the run
+                 root=None, # data root, to rebuild the training set
+                 top:int=16, # how many of the most confusing training images to keep
+                ) -> dict:
+    "LIMIT Figs. A2-A4 as small data: histograms (`SCORE_EDGES`) of both scores for correct and wrong labels, and the `top` most confusing images"
+    s = _limit_scores(path, spec, root, 'limit_scores')
+    if s is None: return {}
+    dist, nrm, mask, tr = s['dist'], s['norm'], s['mask'].astype(bool), s['train']
+    order = np.argsort(-dist, kind='stable')[:top]
+    return dict(dist_correct=_counts(dist[~mask]), dist_wrong=_counts(dist[mask]), norm_correct=_counts(nrm[~mask]), norm_wrong=_counts(nrm[mask]),
+                top=json.dumps([[int(tr.orig_idx[i]), int(tr.y[i]), int(s['q_label'][i]), round(float(dist[i]), 4)] for i in order]),
+                predictor=s['which'])
 
 # %% ../nbs/15_sweep.ipynb #2a86b772
 def _last_features(path:Path, spec:RunSpec, root=None):

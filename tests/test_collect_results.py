@@ -46,3 +46,17 @@ def test_the_command_keeps_a_committed_file_whose_run_folders_are_gone(tmp_path)
     bad = subprocess.run([sys.executable, str(ROOT/'tools'/'collect_results.py'), 'no_such_table', '--results', str(tmp_path)],
                          capture_output=True, text=True, env=env, cwd=ROOT)
     assert bad.returncode != 0 and "unknown experiment 'no_such_table'" in bad.stderr
+
+def test_a_table_keeps_its_own_analyses_and_the_file_keeps_the_rest(tmp_path):
+    "`collect` takes only the experiment's analyses from a shared run folder; `merge_results` keeps a column only the file has"
+    import json
+    from noisy_nbdev.sweep import SMOKE, run_sweep
+    from noisy_nbdev.experiments import collect
+    runs = run_sweep(SMOKE, out=tmp_path, progress=False)
+    f = tmp_path / runs.run[0] / 'analyses.json'
+    f.write_text(json.dumps(dict(json.loads(f.read_text()), other_applies=True, other_score=0.5)))  # another experiment's analysis
+    c = collect(SMOKE, tmp_path)
+    assert 'small_loss_roc_auc' in c and not [k for k in c if k.startswith('other_')]
+    old = c.assign(extra=[0.25] + [None] * (len(c) - 1))   # a column the committed file has and the folders do not
+    m, _ = merge_results(c, old)
+    assert m.extra[0] == 0.25 and m.extra[1:].isna().all() and list(m.run) == list(c.run)

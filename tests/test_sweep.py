@@ -260,3 +260,21 @@ def test_results_skips_runs_committed_from_another_machine(serial, tmp_path):
     assert 'CE ' in r.stdout and 'GCE' in r.stdout and 'nan' not in r.stdout.split('sweep smoke')[1], r.stdout  # the whole table
     r = sweep('smoke', '--dry-run', '--out', str(fresh), '--results', str(tmp_path / 'nowhere'))
     assert r.returncode == 0 and re.search(r'8 runs \((4 finished, 4 todo|4 todo, 4 finished)\)', r.stdout), r.stdout   # no file: nothing is committed
+
+def test_limit_scores_keep_the_figures_counts_and_the_most_confusing_images(tmp_path):
+    "`limit_scores` (LIMIT Figs. A2-A4 as small data): histograms over every training image, split by the true noise, and the top images by distance"
+    from noisy_nbdev.experiments import Row, expand
+    from noisy_nbdev.sweep import run_sweep, SCORE_EDGES, analyse
+    exp = _smoke_like('test_sweep_limit_scores', [Row('LIMIT_L -S', 'limit_l', kwargs=dict(beta=1.0))])
+    exp.analyses = ['limit_scores']
+    runs = run_sweep(exp, out=tmp_path, progress=False)
+    r = runs.iloc[0]; mask = np.load(tmp_path / r.run / 'noise_mask.npy').astype(bool)
+    h = {k: np.array(r[f'limit_scores_{k}'].split(), dtype=int) for k in ('dist_correct', 'dist_wrong', 'norm_correct', 'norm_wrong')}
+    assert all(len(v) == len(SCORE_EDGES) - 1 for v in h.values())
+    assert (h['dist_wrong'].sum(), h['dist_correct'].sum(), h['norm_wrong'].sum()) == (mask.sum(), (~mask).sum(), mask.sum())
+    top = json.loads(r.limit_scores_top)
+    assert len(top) == 16 and [t[3] for t in top] == sorted((t[3] for t in top), reverse=True) and r.limit_scores_predictor == 'best_val'
+    ce = _smoke_like('test_sweep_limit_scores_ce', [Row('CE', 'ce')])
+    assert analyse(tmp_path / runs.iloc[0].run, expand(exp)[0], ['limit_scores'])['limit_scores_applies'] is True
+    ce_runs = run_sweep(ce, out=tmp_path, progress=False)
+    assert analyse(tmp_path / ce_runs.iloc[0].run, expand(ce)[0], ['limit_scores'])['limit_scores_applies'] is False   # not a LIMIT run
