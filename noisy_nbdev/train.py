@@ -249,6 +249,7 @@ class Learner:
                  lr:float=1e-3, # learning rate
                  opt:str='adam', # 'adam' or 'sgd'
                  wd:float=0., # weight decay
+                 wd_matrices_only:bool=False, # decay only parameters of 2 or more dimensions (weights, kernels), not biases or BatchNorm's scales
                  momentum:float=0.9, # SGD momentum
                  bs:int=128, # batch size
                  seed:int=0, # seed of initialisation order, batches and dropout
@@ -278,6 +279,7 @@ class Learner:
         self.model, self.method = model, method or Method()
         self.train, self.val, self.test = train, val, test
         self.lr, self.opt_name, self.wd, self.momentum, self.bs, self.seed = lr, opt, wd, momentum, bs, seed
+        self.wd_matrices_only = wd_matrices_only
         self.device = torch.device(device) if device is not None else default_device()
         self.path = Path(path) if path is not None else None
         self.record_losses, self.patience, self.progress, self.eval_bs = record_losses, patience, progress, eval_bs
@@ -324,6 +326,9 @@ def make_opt(self:Learner, params, # parameters (or parameter groups) to optimis
             ) -> torch.optim.Optimizer:
     "An optimiser of the learner's kind (`opt`, `wd`, `momentum`) over `params`"
     lr = self.lr if lr is None else lr
+    if self.wd and self.wd_matrices_only:   # the authors' nnlib: biases and BatchNorm's 1-d parameters are not decayed
+        ps = [p for p in params]
+        params = [{'params': [p for p in ps if p.dim() > 1]}, {'params': [p for p in ps if p.dim() <= 1], 'weight_decay': 0.}]
     if self.opt_name == 'adam':
         # the fused kernel does Adam's update in one pass over memory: 7x faster on ASIF's 100M-parameter identifier
         try: return torch.optim.Adam(params, lr=lr, weight_decay=self.wd, fused=True)
@@ -835,6 +840,7 @@ def _check_config(cfg) -> None:
         if not whole(getattr(cfg, f), 1): raise bad(f, "must be a whole number >= 1")
     if not (num(cfg.lr) and cfg.lr > 0): raise bad('lr', "the learning rate must be > 0")
     if not (num(cfg.wd) and cfg.wd >= 0): raise bad('wd', "weight decay must be >= 0")
+    if cfg.wd_matrices_only is True and not cfg.wd: raise bad('wd_matrices_only', "applies with weight decay (wd > 0) only")
     if not (num(cfg.momentum) and 0 <= cfg.momentum < 1): raise bad('momentum', "must lie in [0, 1)")
     if cfg.opt not in ('adam', 'sgd'): raise bad('opt', "choose 'adam' or 'sgd'")
     if not whole(cfg.seed, 0): raise bad('seed', "must be a whole number >= 0")
@@ -845,7 +851,7 @@ def _check_config(cfg) -> None:
     if cfg.norm is not None:
         try: parse_norm(cfg.norm)
         except ValueError as e: raise bad('norm', str(e)) from None
-    for f in ('bn_recalibrate', 'test_only_selected', 'channels_last', 'compile', 'clean_val'):
+    for f in ('bn_recalibrate', 'test_only_selected', 'channels_last', 'compile', 'clean_val', 'wd_matrices_only'):
         if not isinstance(getattr(cfg, f), bool): raise bad(f, "must be True or False")
     if cfg.autocast is not None and cfg.autocast not in AUTOCAST: raise bad('autocast', f"choose None or {', '.join(map(repr, AUTOCAST))}")
     if cfg.augment is not None and cfg.augment not in AUGMENT: raise bad('augment', f"choose None or {', '.join(map(repr, AUGMENT))}")
@@ -901,6 +907,7 @@ class RunConfig:
     autocast:str|None=None # speed: 'bf16' runs forward passes and losses in bfloat16 under torch.autocast (CHANGES results; never a default)
     compile:bool=False # speed: torch.compile the model's forward pass (results equal to float tolerance; compiling takes a while)
     augment:str|None=None # training images: None, 'paper' (LIMIT Sec. 4.2: random 28x28 crops padded back, flips) or 'code' (RandomCrop(32, padding=4), flips)
+    wd_matrices_only:bool=False # weight decay on weight matrices and kernels only, not biases or BatchNorm (the LIMIT code's nnlib)
     clean_val:bool=False # the validation split keeps its clean labels (LIMIT Fig. 1: "a non-corrupted validation set"); default: it carries the training noise
     def __post_init__(self): _check_config(self)  # one error naming the field, before any data are read
     def key(self) -> str:
@@ -1051,7 +1058,7 @@ def build_learner(cfg:RunConfig, # the run
     set_seed(cfg.seed)
     model = get_model(cfg.model, train.num_classes, in_channels=_channels(train), **cfg.model_kwargs)
     method = get_method(cfg.method, **cfg.method_kwargs)
-    return Learner(model, method, train, val, test, lr=cfg.lr, opt=cfg.opt, wd=cfg.wd, momentum=cfg.momentum, bs=cfg.bs,
+    return Learner(model, method, train, val, test, lr=cfg.lr, opt=cfg.opt, wd=cfg.wd, wd_matrices_only=cfg.wd_matrices_only, momentum=cfg.momentum, bs=cfg.bs,
                    seed=cfg.seed, device=device, path=path, patience=cfg.patience, progress=progress,
                    test_only_selected=cfg.test_only_selected, bn_recalibrate=cfg.bn_recalibrate,
                    channels_last=cfg.channels_last, autocast=cfg.autocast, compile=cfg.compile, augment=cfg.augment)

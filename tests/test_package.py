@@ -138,3 +138,18 @@ def test_clean_val_keeps_the_validation_labels_clean_and_nothing_else():
     assert (vac.y == vac.clean_y).all() and (vac.x == va.x).all() and (va.y != va.clean_y).float().mean() > 0.3
     assert (trc.y == tr.y).all() and (tec.y == te.y).all()
     with pytest.raises(ValueError, match='clean_val'): RunConfig(clean_val='yes')
+
+def test_wd_matrices_only_decays_weights_and_leaves_biases_and_batchnorm_alone():
+    "`wd_matrices_only` (the LIMIT code's nnlib): with zero loss gradient, one Adam step moves the decayed matrices and nothing 1-d"
+    from noisy_nbdev.train import RunConfig, build_learner, prepare_data
+    cfg = RunConfig(dataset='synthetic', model='mlp', model_kwargs=dict(width=16, depth=2), wd=0.1, wd_matrices_only=True, train_size=64, test_size=32)
+    learn = build_learner(cfg, *prepare_data(cfg), device='cpu', progress=False)
+    before = {n: p.detach().clone() for n, p in learn.model.named_parameters()}
+    opt = learn.make_opt(learn.model.parameters())
+    for p in learn.model.parameters(): p.grad = torch.zeros_like(p)   # only the decay term acts
+    opt.step()
+    moved = {n: not torch.equal(p, before[n]) for n, p in learn.model.named_parameters()}
+    assert all(moved[n] for n, p in learn.model.named_parameters() if p.dim() > 1)
+    assert not any(moved[n] for n, p in learn.model.named_parameters() if p.dim() == 1) and any(p.dim() == 1 for p in learn.model.parameters())
+    from noisy_nbdev.batched import group_key
+    assert group_key(cfg) is None   # two parameter groups: such runs train alone

@@ -51,7 +51,7 @@ CHANGES = dict(dataset=({}, 'fashion_mnist'), noise=({}, 'pair'), rate=({}, 0.2)
                norm=({}, 'limit_code'), bn_recalibrate=({}, True), test_only_selected=({}, True),
                ce_config=(dict(init_from_ce=True), {'lr': 0.002}),
                instance_model=(dict(noise='instance'), 'mlp'), instance_epochs=(dict(noise='instance'), 5),
-               channels_last=({}, True), autocast=({}, 'bf16'), compile=({}, True), augment=({}, 'paper'), clean_val=({}, True))
+               channels_last=({}, True), autocast=({}, 'bf16'), compile=({}, True), augment=({}, 'paper'), clean_val=({}, True), wd_matrices_only=(dict(wd=1e-3), True))
 
 @pytest.mark.parametrize('name', [f.name for f in fields(RunConfig)])
 def test_any_non_default_field_changes_the_key(name):
