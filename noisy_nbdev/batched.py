@@ -32,7 +32,7 @@ def group_key(cfg:RunConfig, # a run
              ) -> tuple|None:
     "Runs with the same key can train as one `MemberGroup` (None: this run trains alone)"
     from noisy_nbdev.train import get_method, Method as _M
-    if cfg.channels_last or cfg.autocast or cfg.compile or cfg.augment or cfg.wd_matrices_only: return None  # the speed options and augmentation are the single Learner's; a group does not apply them
+    if cfg.channels_last or cfg.autocast or cfg.compile or cfg.augment or cfg.wd_matrices_only: return None  # the speed options and augmentation are the single Learner's; stacked biases are 2-d, so wd_matrices_only would decay them
     try: m = get_method(cfg.method, **cfg.method_kwargs)
     except Exception: return None
     if type(m).train_step is not _M.train_step or type(m).step is not _M.step or type(m).optimizers is not _M.optimizers: return None

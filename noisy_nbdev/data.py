@@ -385,7 +385,7 @@ def _augment(self:Clothing1M, im, # a PIL image
             ) -> torch.Tensor:
     "LIMIT Sec. 4.3's training view: resize to 256 x 256, a random 224 x 224 crop, a random horizontal flip; seeded by (seed, epoch, image)"
     import torchvision.transforms.functional as TF
-    g = torch.Generator().manual_seed((self.aug_seed * 1_000_003 + self.epoch) * 2_000_003 + orig)
+    g = torch.Generator().manual_seed(((self.aug_seed * 1_000_003 + self.epoch) * 2_000_003 + orig) % 2**63)
     top, left = torch.randint(0, 33, (2,), generator=g).tolist(); flip = bool(torch.rand((), generator=g) < 0.5)
     im = TF.crop(TF.resize(im, [256, 256]), top, left, 224, 224)
     return TF.normalize(TF.to_tensor(TF.hflip(im) if flip else im), self.mean, self.std)

@@ -417,10 +417,13 @@ class Claim:
     column:str='mean' # the summary's column compared (e.g. 'mean', or an analysis column)
 
 # %% ../nbs/13_experiments.ipynb #2fb3fa8d
-def _seed_spread(a:pd.Series, b:pd.Series|None, how:str) -> float:
-    "The larger seed standard deviation of the summary lines a claim compares (`how='std'`)"
+def _seed_spread(a:pd.Series, b:pd.Series|None, how:str, column:str='mean') -> float:
+    "The larger seed standard deviation of the summary lines a claim compares (`how='std'`), of the column it compares"
     if how != 'std': raise ValueError(f"margin {how!r}: use 'std' or a function f(line, other line or None) -> points")
-    return max(float(x['std']) for x in (a, b) if x is not None)
+    col = 'std' if column == 'mean' else f"{column}_std"
+    if col not in a: raise ValueError(f"margin 'std' for column {column!r}: the summary needs a {col!r} column")
+    v = [float(x[col]) for x in (a, b) if x is not None and not pd.isna(x[col])]   # one seed has no spread
+    return max(v) if v else np.nan
 
 def check_claims(claims:list, # `Claim`s
                  summaries:dict, # experiment name -> `summarise`'s frame (results not at hand: leave the name out)
@@ -451,7 +454,7 @@ def check_claims(claims:list, # `Claim`s
             ok = ours > ref if c.op in ('beats', 'above') else ours < ref
             st = 'reproduced' if ok else 'not reproduced'
             if margin is not None:
-                band = float(margin(a, b) if callable(margin) else _seed_spread(a, b, margin))
+                band = float(margin(a, b) if callable(margin) else _seed_spread(a, b, margin, c.column))
                 if abs(ours - ref) <= band: st = 'tie'
         out.append(dict(paper=c.paper, claim=c.text, status=st, ours=ours, versus=ref, margin=band, why=why, experiment=c.experiment))
     return pd.DataFrame(out)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .train import Method, ModelOut, register_method
+from .train import Method, ModelOut, register_method, _channels
 from .models import get_model
 from .losses import copy_from_ce
 
@@ -123,7 +123,7 @@ class LIMIT(Method):
     def modules(self): return [] if self.q is None else [self.q]
 
     def setup(self, learner):
-        self.q = make_predictor(learner.model, self.q_model, learner.train.x.shape[1], **self.q_kwargs).to(learner.device)
+        self.q = make_predictor(learner.model, self.q_model, _channels(learner.train), **self.q_kwargs).to(learner.device)
         self._gen = torch.Generator(device=learner.device).manual_seed(self.seed)
 
     def init_from_ce(self, learner, ce_model):
@@ -190,7 +190,7 @@ class SoftRegularisation(Method):
         self.lambda_, self.beta, self.q_model, self.q_kwargs, self.bias_free, self.q = lambda_, beta, q_model, q_kwargs or {}, bias_free, None
     def modules(self): return [] if self.q is None else [self.q]
     def setup(self, learner):
-        self.q = make_predictor(learner.model, self.q_model, learner.train.x.shape[1], **self.q_kwargs).to(learner.device)
+        self.q = make_predictor(learner.model, self.q_model, _channels(learner.train), **self.q_kwargs).to(learner.device)
         if self.bias_free and learner.model.head.bias is not None:
             learner.model.head.bias = None
     def loss(self, out, y, idx):

@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 from .train import (RunConfig, RunLocked, TrainingDiverged, tune_malloc, run_experiment, atomic_write, lock_run, prepare_data, ce_baseline,
-                               get_method, default_device, _finished, _load_checkpoint)
+                               get_method, default_device, _finished, _load_checkpoint, _channels)
 from .experiments import (Experiment, Row, Profile, RunSpec, EXPERIMENTS, expand, collect, get_experiment,
-                                     register_experiment, cell_label, load_results, merge_results)
+                                     register_experiment, cell_label, merge_results)
 from .detect import detect_noisy, loss_scores
 from .executors import make_executor
 try: import fcntl  # the run folders' locks are flock locks (see `lock_run` in 03_train)
@@ -195,17 +195,24 @@ def plan(exp:Experiment|str, # an experiment or its name
         lines.append(dict(row=it.spec.row, cell=cell_label(it.spec.cell), hp=json.dumps(it.spec.hp, sort_keys=True), seed=it.spec.seed,
                           run=it.name, status=st, epochs_done=done, epochs=cfg.epochs, est_s=round(left, 2), est_from=src,
                           needs=it.needs or '', prerequisite=it.name in needed, extra=it.extra))
-    if results is not None: _mark_committed(lines, items, load_results(exp, profile, results))
+    if results is not None: _mark_committed(lines, items, _committed(exp, profile, results))
     return pd.DataFrame(lines, columns=PLAN_COLUMNS)
+
+def _committed(exp:Experiment, profile:str, results) -> set:
+    "The runs finished in `{results}/{name}_{profile}.csv` (only its `run` and `done` columns are read: a file with stale rows still counts)"
+    f = Path(results)/f"{exp.name}_{profile}.csv"
+    if not f.exists(): return set()
+    r = pd.read_csv(f, usecols=['run', 'done'])
+    return set(r.run[r.done.astype(bool)])
 
 def _mark_committed(lines:list[dict], # `plan`'s lines, as read from the run folders
                     items:list[_Item], # their runs
-                    committed:pd.DataFrame, # the committed result file (`load_results`)
+                    done:set, # the runs finished in the committed result file (`_committed`)
                    ):
     "Mark 'committed' the runs finished in the result file but not here, except a CE run that a run still to train starts from"
-    done, todo = set(committed.run[committed.done.astype(bool)]), ('todo', 'partial', 'failed')
+    todo = ('todo', 'partial', 'failed')   # failed: `retry_failed` may train it again, so its CE run must be here
     elsewhere = {it.name for l, it in zip(lines, items) if not it.extra and l['status'] in todo and it.name in done}
-    trains = {it.needs for l, it in zip(lines, items) if it.needs and it.name not in elsewhere and l['status'] in ('todo', 'partial')}
+    trains = {it.needs for l, it in zip(lines, items) if it.needs and it.name not in elsewhere and l['status'] in todo}
     for l, it in zip(lines, items):
         if it.name in trains: continue  # its folder is needed here: it runs again
         if it.name in elsewhere or (it.extra and l['status'] in todo): l['status'], l['est_s'] = 'committed' if not it.extra else 'unneeded', 0.
@@ -249,7 +256,7 @@ def _trained(path:Path, # a finished run folder
     train, _, test = prepare_data(cfg, root)
     if not np.array_equal(train.noise_mask.numpy(), np.load(path/'noise_mask.npy')):
         raise ValueError(f"{path}: the training set rebuilt from config.json does not carry the run's noise (noise_mask.npy): has the data changed?")
-    model = get_model(cfg.model, train.num_classes, in_channels=train.x.shape[1], **cfg.model_kwargs)
+    model = get_model(cfg.model, train.num_classes, in_channels=_channels(train), **cfg.model_kwargs)
     model.load_state_dict(ck['best_state'] if which == 'best_val' and ck.get('best_state') is not None else ck['model'])
     return ck, model.to(default_device()), train, test, which
 
@@ -261,7 +268,7 @@ def _limit_scores(path:Path, spec:RunSpec, root=None, why:str='the analysis') ->
     m = get_method(cfg.method, **cfg.method_kwargs)
     if not isinstance(m, LIMIT): return None
     ck, model, train, _, which = _trained(path, spec, root, best=True, why=why)
-    q = make_predictor(model, m.q_model, train.x.shape[1], **m.q_kwargs)
+    q = make_predictor(model, m.q_model, _channels(train), **m.q_kwargs)
     q.load_state_dict((ck['best_modules'] if which == 'best_val' else ck['modules'])[0]); q.to(default_device())
     return dict(dist=gradient_distance(q, train), norm=predicted_grad_norm(model, q, train), q_label=predict(q, train)[0].argmax(1).numpy(),
                 train=train, mask=train.noise_mask.numpy(), which=which)
@@ -503,8 +510,8 @@ def _outcome_line(exp:Experiment, profile:str, p0:pd.DataFrame, p1:pd.DataFrame,
 
 def _collected(exp:Experiment, out:Path, profile:str, results=None) -> pd.DataFrame:
     "`collect`'s frame of the run folders, with the runs finished only in the committed result file (if `results`) taken from it"
-    runs = collect(exp, out, profile)
-    return runs if results is None else merge_results(runs, load_results(exp, profile, results))[0]
+    runs, f = collect(exp, out, profile), Path(results or '.')/f"{exp.name}_{profile}.csv"
+    return merge_results(runs, pd.read_csv(f), drop_stale=True)[0] if results is not None and f.exists() else runs
 
 # %% ../nbs/15_sweep.ipynb #970a88aa
 def run_sweep(exp:Experiment|str, # an experiment or its name

@@ -274,10 +274,10 @@ class Learner:
         if augment is not None and (augment not in AUGMENT or not (lazy or (isinstance(train, TensorData) and train.xf.dim() == 4 and min(train.xf.shape[2:]) >= 8))):
             raise ValueError(f"Learner: augment={augment!r}: choose None, {', '.join(map(repr, AUGMENT))}, for an in-memory image data set (N, C, H, W), "
                              f"H and W >= 8, or a data set with an `augmented` view (Clothing1M)")
-        if augment is not None and lazy: train = train.augmented(seed)   # its items are the augmented views, seeded by (seed, epoch, item)
         self.augment = augment
         self.model, self.method = model, method or Method()
         self.train, self.val, self.test = train, val, test
+        self._train_view = train.augmented(seed) if augment is not None and lazy else None  # the training batches' views; evaluations see `train`
         self.lr, self.opt_name, self.wd, self.momentum, self.bs, self.seed = lr, opt, wd, momentum, bs, seed
         self.wd_matrices_only = wd_matrices_only
         self.device = torch.device(device) if device is not None else default_device()
@@ -327,8 +327,10 @@ def make_opt(self:Learner, params, # parameters (or parameter groups) to optimis
     "An optimiser of the learner's kind (`opt`, `wd`, `momentum`) over `params`"
     lr = self.lr if lr is None else lr
     if self.wd and self.wd_matrices_only:   # the authors' nnlib: biases and BatchNorm's 1-d parameters are not decayed
-        ps = [p for p in params]
-        params = [{'params': [p for p in ps if p.dim() > 1]}, {'params': [p for p in ps if p.dim() <= 1], 'weight_decay': 0.}]
+        ps = list(params)
+        groups = [dict(g, params=list(g['params'])) for g in ps] if ps and isinstance(ps[0], dict) else [{'params': ps}]
+        params = [dict(g, params=[p for p in g['params'] if p.dim() > 1]) for g in groups] + \
+                 [dict(g, params=[p for p in g['params'] if p.dim() <= 1], weight_decay=0.) for g in groups]
     if self.opt_name == 'adam':
         # the fused kernel does Adam's update in one pass over memory: 7x faster on ASIF's 100M-parameter identifier
         try: return torch.optim.Adam(params, lr=lr, weight_decay=self.wd, fused=True)
@@ -430,7 +432,7 @@ def _train_batches(self:Learner, order:torch.Tensor, # the epoch's order of the 
                    order_d:torch.Tensor|None=None, # the same order on the learner's device, if the caller has it
                   ):
     "The epoch's `(x, y, idx)` batches; an in-memory data set is copied to the device once and its batches gathered there"
-    if not isinstance(self.train, TensorData): yield from _batches(self.train, order, self.bs); return
+    if not isinstance(self.train, TensorData): yield from _batches(self.train if self._train_view is None else self._train_view, order, self.bs); return
     xd, yd = self._train_on_device()
     od = order.to(self.device) if order_d is None else order_d  # once per epoch: a copy from pageable memory per step would make the GPU's stream wait
     for i in range(0, len(order), self.bs):
@@ -449,11 +451,11 @@ def _fit_epoch(self:Learner, epoch:int) -> dict:
     order, step, kill, dist = epoch_order(n, self.seed, epoch), 0, getattr(self, '_kill', None), self.dist
     self._first_bad = torch.zeros(3, 1, dtype=torch.float64, device=dev) if self._defer_finite else None
     od, pos = (order.to(dev), 0) if dist is None else (None, 0)  # the batches are consecutive slices of `order`
-    aug = self.augment if isinstance(self.train, TensorData) else None   # a lazy data set augments its own items
+    aug = self.augment if self._train_view is None else None   # a lazy data set's view augments its own items
     if aug:  # the epoch's crops and flips, seeded by (seed, epoch) like its order
         aug_gen = torch.Generator(device=dev).manual_seed(self.seed * 1_000_003 + epoch + 7)
         black = (-torch.tensor(self.train.mean) / torch.tensor(self.train.std)).to(dev)
-    elif self.augment: self.train.set_epoch(epoch)
+    elif self.augment: self._train_view.set_epoch(epoch)
     try:
         for x, y, idx in self._train_batches(order, od) if dist is None else dist.batches(self.train, order, self.bs):  # data-parallel: this process's part
             if dist is None: idx_d, pos = od[pos:pos + len(idx)], pos + len(idx)  # the batch's items, already on the device
@@ -801,6 +803,10 @@ def parse_norm(norm:str, # 'mean,std', 'm1,m2,m3,s1,s2,s3', or a name in `NORMS`
     return tuple(v[:len(v)//2]), tuple(v[len(v)//2:])
 
 # %% ../nbs/03_train.ipynb #58cb43c0
+def _is_clothing1m(cfg) -> bool:
+    "Whether the run's data set is Clothing1M (however its name is spelt: `load_dataset` reads it case-insensitively)"
+    return isinstance(cfg.dataset, str) and cfg.dataset.lower().replace('-', '_') == 'clothing1m'
+
 def _check_config(cfg) -> None:
     "Raise one ValueError naming the first field of a `RunConfig` that cannot run"
     import inspect
@@ -845,9 +851,9 @@ def _check_config(cfg) -> None:
     if cfg.opt not in ('adam', 'sgd'): raise bad('opt', "choose 'adam' or 'sgd'")
     if not whole(cfg.seed, 0): raise bad('seed', "must be a whole number >= 0")
     if not (num(cfg.val_frac) and 0 <= cfg.val_frac < 1): raise bad('val_frac', "must lie in [0, 1)")
-    if cfg.clean_val is True and not cfg.val_frac and cfg.dataset != 'clothing1m': raise bad('clean_val', "there is no validation split (val_frac 0)")
+    if cfg.clean_val is True and not cfg.val_frac and not _is_clothing1m(cfg): raise bad('clean_val', "there is no validation split (val_frac 0)")
     for f, on in (('norm', cfg.norm is not None), ('noise', cfg.noise == 'instance'), ('bn_recalibrate', cfg.bn_recalibrate is True)):
-        if on and cfg.dataset == 'clothing1m': raise bad(f, "does not apply to clothing1m (a lazy image data set, normalised by its transform)")
+        if on and _is_clothing1m(cfg): raise bad(f, "does not apply to clothing1m (a lazy image data set, normalised by its transform)")
     if cfg.norm is not None:
         try: parse_norm(cfg.norm)
         except ValueError as e: raise bad('norm', str(e)) from None
@@ -961,7 +967,7 @@ def prepare_data(cfg:RunConfig, # the run
     from noisy_nbdev.data import load_dataset, split_train_val, take
     from noisy_nbdev import noise as nz
     full, test = load_dataset(cfg.dataset, root, train=True), load_dataset(cfg.dataset, root, train=False)
-    if cfg.dataset == 'clothing1m' and cfg.clean_val: tr, va = full, load_dataset('clothing1m', root, split='val')  # its own clean split
+    if _is_clothing1m(cfg) and cfg.clean_val: tr, va = full, load_dataset('clothing1m', root, split='val')  # its own clean split
     elif cfg.val_frac: tr, va = split_train_val(full, cfg.val_frac, seed=cfg.seed)
     else: tr, va = full, None
     tr, test = take(tr, cfg.train_size, seed=cfg.seed), take(test, cfg.test_size, seed=cfg.seed)
@@ -975,8 +981,8 @@ def prepare_data(cfg:RunConfig, # the run
         elif cfg.noise == 'instance': r = nz.instance_dependent_noise(ds.y.numpy(), scores[ds.orig_idx.numpy()], cfg.rate, ds.num_classes, seed=s)
         else: raise ValueError(f"unknown noise {cfg.noise!r}; choose 'symmetric', 'pair', 'instance' or 'none'")
         return ds.with_labels(r.labels)
-    tr, va, test = add(tr, cfg.seed * 2 + 1), add(va, cfg.seed * 2 + 2), test  # the validation noise is drawn (and its seed used) either way
-    if cfg.clean_val and va is not None: va = va.with_labels(va.clean_y)
+    tr, va, test = add(tr, cfg.seed * 2 + 1), add(va, cfg.seed * 2 + 2), test
+    if cfg.clean_val and va is not None: va = va.with_labels(va.clean_y)  # each split's noise has its own seed: the training noise stays as it was
     if cfg.norm is not None:
         m, sd = parse_norm(cfg.norm)
         if len(m) != tr.x.shape[1]: raise ValueError(f"RunConfig.norm={cfg.norm!r}: {len(m)} channel(s), but {cfg.dataset} images have {tr.x.shape[1]}")

@@ -280,13 +280,19 @@ def test_clothing1m_trains_through_the_engine_with_seeded_augmentation(tmp_path)
     tr, va, te = prepare_data(cfg, root=tmp_path)
     assert (len(tr), len(va), len(te)) == (3, 1, 6) and sorted(tr.orig_idx.tolist() + va.orig_idx.tolist()) == [0, 1, 2, 3]
     learn = build_learner(cfg, tr, va, te, device='cpu', progress=False)
-    assert learn.train.aug_seed == cfg.seed and learn.train[0][0].shape == (3, 224, 224)
-    learn.fit(2); assert learn.train.epoch == 1   # the Learner showed each epoch its own views
+    view = learn._train_view   # the training batches' views; evaluations (FW's estimate, pruning) see the plain images
+    assert view.aug_seed == cfg.seed and learn.train.aug_seed is None and view[0][0].shape == (3, 224, 224)
+    v0 = view[0][0]; view.set_epoch(1); v1 = view[0][0]; view.set_epoch(0)
+    assert not (v0 == v1).all() and (view[0][0] == v0).all()   # each epoch its own crop or flip, the same one again for the same epoch
+    learn.fit(2); assert view.epoch == 1   # the Learner showed each epoch its own views
     a, b = (run_experiment(cfg, tmp_path / d, root=tmp_path, device='cpu', progress=False) for d in ('a', 'b'))
     ra, rb = (json.loads(next((tmp_path / d).glob('*/result.json')).read_text()) for d in ('a', 'b'))
     la, lb = (np.load(next((tmp_path / d).glob('*/sample_losses.npy'))) for d in ('a', 'b'))
     assert ra == rb and a['last']['epoch'] == 1 and la.tobytes() == lb.tobytes()   # two runs, DataLoader workers and all: the same records
+    lim = run_experiment(RunConfig(**{**cfg.__dict__, 'method': 'limit', 'epochs': 1}), tmp_path / 'limit', root=tmp_path, device='cpu', progress=False)
+    assert lim['last']['epoch'] == 0   # LIMIT's predictor is built for a lazy data set too
     _, vc, _ = prepare_data(RunConfig(dataset='clothing1m', noise='none', clean_val=True), root=tmp_path)
     assert vc.split == 'val' and (vc.y == vc.clean_y).all()   # `clean_val`: Clothing1M's own clean validation list
     for bad in (dict(norm='limit_code'), dict(bn_recalibrate=True), dict(noise='instance', rate=0.2)):
-        with pytest.raises(ValueError, match=f"RunConfig.{next(iter(bad))}=.*does not apply to clothing1m"): RunConfig(dataset='clothing1m', **bad)
+        for name in ('clothing1m', 'Clothing1M'):   # however the name is spelt
+            with pytest.raises(ValueError, match=f"RunConfig.{next(iter(bad))}=.*does not apply to clothing1m"): RunConfig(dataset=name, **bad)

@@ -278,3 +278,18 @@ def test_limit_scores_keep_the_figures_counts_and_the_most_confusing_images(tmp_
     assert analyse(tmp_path / runs.iloc[0].run, expand(exp)[0], ['limit_scores'])['limit_scores_applies'] is True
     ce_runs = run_sweep(ce, out=tmp_path, progress=False)
     assert analyse(tmp_path / ce_runs.iloc[0].run, expand(ce)[0], ['limit_scores'])['limit_scores_applies'] is False   # not a LIMIT run
+
+def test_results_retrains_a_committed_ce_run_that_a_run_to_train_starts_from(tmp_path):
+    "`plan(results=)`: FW (init_from_ce) unfinished in the file keeps its committed CE runs to train; FW finished leaves them committed"
+    import pandas as pd
+    from noisy_nbdev.experiments import Row, update_results
+    from noisy_nbdev.sweep import run_sweep, plan
+    exp = _smoke_like('test_sweep_results_fw', [Row('FW', 'fw', run=dict(init_from_ce=True)), Row('CE', 'ce')])
+    run_sweep(exp, out=tmp_path / 'a', progress=False)
+    res = tmp_path / 'results'; update_results(exp, tmp_path / 'a', results=res)
+    f = res / 'test_sweep_results_fw_local.csv'; t = pd.read_csv(f)
+    assert list(plan(exp, out=tmp_path / 'b', results=res).status) == ['committed'] * 4
+    t.loc[t.row == 'FW', 'done'] = False; t.to_csv(f, index=False)
+    assert list(plan(exp, out=tmp_path / 'b', results=res).status) == ['todo'] * 4   # FW must train, and it starts from the CE folders
+    t['run'] = t.run.where(t.row == 'FW', t.run + '-stale'); t.loc[t.row == 'FW', 'done'] = True; t.to_csv(f, index=False)
+    assert list(plan(exp, out=tmp_path / 'b', results=res).status) == ['committed', 'committed', 'todo', 'todo']  # stale lines do not stop it
