@@ -548,7 +548,7 @@ def run_sweep(exp:Experiment|str, # an experiment or its name
     outcome, tasks, waiting, ready = {}, {}, {}, []
     for n, it in items.items():
         ans = [] if it.extra else list(exp.analyses)
-        if st[n] in ('committed', 'unneeded'): continue  # finished elsewhere (its analyses too: they are in the result file)
+        if st[n] in ('committed', 'unneeded'): continue  # finished elsewhere: its line in the result file is all there is (analyses it lacks stay missing)
         if st[n] == 'finished':
             if ans and (miss := missing_analyses(out/n, ans)): tasks[n] = dict(name=n, cfg=it.cfg, spec=it.spec, train=False, analyses=miss)
             continue
